@@ -1,0 +1,114 @@
+"""Named starting configs: ``cpu``, ``paper`` and ``smoke`` (and ``auto``, which picks one).
+
+A preset fills a :class:`~igu_suite.config.RunConfig` for a task; command-line options and
+``--set section.field=value`` overrides apply on top.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+import torch
+
+from .config import AdapterConfig, EvalConfig, RunConfig, ScheduleConfig, ScorerConfig, TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def cpu_preset(task: str) -> RunConfig:
+    """SST-2-sized run of the packaged MiniLM that takes about 3 minutes on 2 CPU cores.
+
+    600 optimizer steps of 16 examples at most 64 tokens (9,600 examples, drawn from the
+    full training set with the run seed); rank 6 -> 2 on query, key, value, attention
+    output, intermediate and output (216 -> 72 triplets). Evaluation on the full dev set.
+    """
+    return RunConfig(
+        task=task,
+        model="minilm",
+        preset="cpu",
+        adapter=AdapterConfig(init_rank=6, target_rank=2, lora_alpha=8.0, orth_reg_weight=0.1),
+        schedule=ScheduleConfig(t_init=100, t_final=150, mask_interval=10),
+        scorer=ScorerConfig(n_steps=8, score_every=10),
+        train=TrainConfig(steps=600, batch_size=16, lr=4e-3, warmup_steps=30, max_length=64, group_by_length=True),
+        eval=EvalConfig(batch_size=64, max_length=128),
+    )
+
+
+def smoke_preset(task: str) -> RunConfig:
+    """A few steps on a few examples, for tests: checks that everything runs, not accuracy."""
+    return RunConfig(
+        task=task,
+        model="minilm",
+        preset="smoke",
+        adapter=AdapterConfig(init_rank=4, target_rank=2),
+        schedule=ScheduleConfig(t_init=2, t_final=2, mask_interval=2),
+        scorer=ScorerConfig(n_steps=2, score_every=2),
+        train=TrainConfig(steps=10, batch_size=8, lr=4e-3, max_length=32, train_subset=80, progress=False),
+        eval=EvalConfig(subset=64, batch_size=32, max_length=64),
+    )
+
+
+# The AdaLoRA authors' DeBERTaV3-base GLUE settings: QingruZhang/AdaLoRA, NLU/scripts/
+# run_debertav3_<task>.sh at commit f6968aae21e27eaa28e4f10d12e365cd716a6e80 (the settings
+# the AdaLoRA paper's GLUE table reports). Columns: learning rate, epochs, γ (reg_orth_coef),
+# t_init (init_warmup), t_final (final_warmup), ΔT (mask_interval), init rank (lora_r),
+# target rank, lora_alpha, max_seq_length, warmup (steps, or a fraction of T when below 1),
+# weight decay, classifier dropout. Batch size is 32 for every task.
+_PAPER_GLUE = {
+    "mnli": (5e-4, 7, 0.1, 8000, 50000, 100, 3, 1, 16, 256, 1000, 0.0, 0.15),
+    "rte": (1.2e-3, 50, 0.3, 600, 1800, 1, 2, 1, 32, 320, 200, 0.01, 0.20),
+    "qnli": (5e-4, 5, 0.1, 2000, 8000, 100, 2, 1, 32, 512, 500, 0.01, 0.10),
+    "mrpc": (1e-3, 30, 0.1, 600, 1800, 1, 2, 1, 32, 320, 0.1, 0.01, 0.0),
+    "qqp": (8e-4, 5, 0.1, 8000, 25000, 100, 2, 1, 16, 320, 2000, 0.01, 0.15),
+    "sst2": (8e-4, 24, 0.1, 6000, 22000, 100, 2, 1, 16, 128, 1000, 0.01, 0.0),
+    "cola": (8e-4, 25, 0.1, 800, 3500, 10, 3, 1, 32, 64, 100, 0.0, 0.10),
+    "stsb": (2.2e-3, 25, 0.3, 800, 2000, 10, 2, 1, 32, 128, 100, 0.1, 0.20),
+}
+PAPER_MODEL = "microsoft/deberta-v3-base"
+
+
+def paper_preset(task: str) -> RunConfig:
+    """The AdaLoRA authors' GLUE hyperparameters for DeBERTaV3-base, for GPU users (hub download)."""
+    if task not in _PAPER_GLUE:
+        raise ValueError(f"The paper preset covers the GLUE tasks {', '.join(sorted(_PAPER_GLUE))}, not {task!r}.")
+    (lr, epochs, gamma, t_init, t_final, interval, init_rank, target_rank, alpha, max_length, warmup,
+     weight_decay, head_dropout) = _PAPER_GLUE[task]
+    config = RunConfig(
+        task=task,
+        model=PAPER_MODEL,
+        preset="paper",
+        adapter=AdapterConfig(init_rank=init_rank, target_rank=target_rank, lora_alpha=float(alpha),
+                              orth_reg_weight=gamma),
+        schedule=ScheduleConfig(t_init=t_init, t_final=t_final, mask_interval=interval),
+        train=TrainConfig(steps=None, epochs=float(epochs), batch_size=32, lr=lr, weight_decay=weight_decay,
+                          warmup_steps=int(warmup) if warmup >= 1 else 0,
+                          warmup_ratio=warmup if warmup < 1 else None,
+                          max_length=max_length, head_dropout=head_dropout),
+        eval=EvalConfig(batch_size=128, max_length=max_length),
+    )
+    return config
+
+
+PRESETS: dict[str, Callable[[str], RunConfig]] = {
+    "cpu": cpu_preset,
+    "paper": paper_preset,
+    "smoke": smoke_preset,
+}
+
+
+def resolve_preset_name(name: str) -> str:
+    """Return the concrete preset for ``name``; 'auto' is 'paper' with CUDA and 'cpu' without."""
+    if name != "auto":
+        return name
+    chosen = "paper" if torch.cuda.is_available() else "cpu"
+    logger.info("Preset 'auto' resolved to %r (%s)", chosen, "CUDA available" if chosen == "paper" else "no CUDA")
+    return chosen
+
+
+def preset_config(name: str, task: str) -> RunConfig:
+    """Return the config of preset ``name`` for ``task``."""
+    name = resolve_preset_name(name)
+    if name not in PRESETS:
+        raise ValueError(f"Unknown preset {name!r}; use one of auto, {', '.join(sorted(PRESETS))}.")
+    return PRESETS[name](task)

@@ -1,0 +1,1 @@
+"""Tables and figures from run folders, and the PDF report. Needs no torch."""
