@@ -36,7 +36,7 @@ _NLI_LABELS = {"entailment": 0, "not_entailment": 1}
 
 @dataclass(frozen=True)
 class GlueSpec:
-    """Where one GLUE task's data lives and how to read it."""
+    """File layout and column format of one GLUE task."""
 
     name: str
     folder: str

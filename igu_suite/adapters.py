@@ -147,6 +147,7 @@ def resolve_target_modules(model: nn.Module, patterns: list[str] | None) -> list
     pattern that matches no linear module, listing the linear modules that exist.
     """
     linear_names = _linear_module_names(model)
+    chosen_by_user = patterns is not None
     if patterns is None:
         model_type = getattr(getattr(model, "config", None), "model_type", None)
         if model_type not in DEFAULT_TARGET_MODULES:
@@ -167,7 +168,7 @@ def resolve_target_modules(model: nn.Module, patterns: list[str] | None) -> list
         )
     selected = [n for n in linear_names if any(_matches(n, p) for p in patterns)]
     heads = [n for n in selected if n.endswith(_HEAD_NAMES)]
-    if heads and patterns is not None:
+    if heads and chosen_by_user:
         logger.warning("Adapting task-head module(s) %s because a target pattern matched them.", ", ".join(heads))
     return selected
 

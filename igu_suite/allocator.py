@@ -1,6 +1,6 @@
 """The rank allocator: keep the top-b(t) triplets over all adapted modules.
 
-At each allocation step the allocator asks the scorer for one score per triplet, keeps the
+At each allocation step the allocator takes one score per triplet from the scorer, keeps the
 b(t) highest across every module, writes the masks and records the rank pattern (rank per
 module) and the scores, which the reports read later.
 

@@ -177,9 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool, quiet: bool) -> None:
-    level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
+    level = logging.INFO
+    if verbose:
+        level = logging.DEBUG
+    elif quiet:
+        level = logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
-    # Library chatter that says nothing about this run's results.
+    # Library messages that are not about this run's results.
     for name in ("httpx", "urllib3", "filelock", "matplotlib", "datasets", "fsspec"):
         logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")

@@ -1,6 +1,6 @@
 """Compare scorers: train every (scorer, seed) into one experiment folder, then report.
 
-The experiment folder holds one run folder per (scorer, seed), named ``<scorer>-seed<seed>``,
+The experiment folder contains one run folder per (scorer, seed), named ``<scorer>-seed<seed>``,
 plus ``experiment.json``, ``summary.csv`` and the report. Running the same comparison again
 skips finished runs (their status says ``finished`` and their config equals the requested
 one) and redoes unfinished ones from the start.

@@ -114,7 +114,7 @@ class ScheduleConfig:
 
 @dataclass
 class ScorerConfig:
-    """Which importance scorer ranks the triplets, and its options."""
+    """Importance scorer that ranks the triplets, and its options."""
 
     name: str = _help(
         "Registered scorer name (see `igu-suite scorers`) or a dotted path 'package.module:Class'.",

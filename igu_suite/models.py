@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -64,19 +63,3 @@ def pick_device(requested: str) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"Device {requested!r} was requested but CUDA is not available; use train.device=cpu.")
     return device
-
-
-def model_family(path_or_id: str) -> str | None:
-    """Return the transformers model_type of a model folder or id, or None if unknown."""
-    try:
-        from transformers import AutoConfig
-
-        return AutoConfig.from_pretrained(path_or_id).model_type
-    except (OSError, ValueError):
-        return None
-
-
-def ensure_folder(path: str | Path) -> Path:
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder

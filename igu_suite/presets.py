@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def cpu_preset(task: str) -> RunConfig:
-    """SST-2-sized run of the packaged MiniLM that takes about 3 minutes on 2 CPU cores.
+    """Return the config of a packaged-MiniLM run that takes about 3 minutes on 2 CPU cores.
 
     600 optimizer steps of 16 examples at most 64 tokens (9,600 examples, drawn from the
     full training set with the run seed); rank 6 -> 2 on query, key, value, attention
@@ -36,7 +36,7 @@ def cpu_preset(task: str) -> RunConfig:
 
 
 def smoke_preset(task: str) -> RunConfig:
-    """A few steps on a few examples, for tests: checks that everything runs, not accuracy."""
+    """Return a config of a few steps on a few examples, for tests that check that a run completes."""
     return RunConfig(
         task=task,
         model="minilm",
@@ -69,7 +69,7 @@ PAPER_MODEL = "microsoft/deberta-v3-base"
 
 
 def paper_preset(task: str) -> RunConfig:
-    """The AdaLoRA authors' GLUE hyperparameters for DeBERTaV3-base, for GPU users (hub download)."""
+    """Return the AdaLoRA authors' GLUE config for DeBERTaV3-base (downloaded from the hub; for GPUs)."""
     if task not in _PAPER_GLUE:
         raise ValueError(f"The paper preset covers the GLUE tasks {', '.join(sorted(_PAPER_GLUE))}, not {task!r}.")
     (lr, epochs, gamma, t_init, t_final, interval, init_rank, target_rank, alpha, max_length, warmup,

@@ -193,7 +193,7 @@ def _summary_metrics(config, data, result: TrainResult, metrics: dict[str, float
 
 
 class RunFailedError(RuntimeError):
-    """A run that started training and then failed; its folder's status says ``failed``."""
+    """Raised when a run failed after training started; its folder's status is ``failed``."""
 
     def __init__(self, run_dir: Path, cause: BaseException) -> None:
         super().__init__(f"run {run_dir} failed: {type(cause).__name__}: {cause}")
@@ -206,9 +206,9 @@ def execute_run(config: RunConfig, run_dir: str | Path, data: PreparedData | Non
 
     Invalid input (unknown names, missing data, a schedule or target patterns that do not
     fit) raises before the run folder is touched. Once training starts, the folder's status
-    is ``running``; any error, KeyboardInterrupt included, sets it to ``failed`` with the
-    error and raises RunFailedError (KeyboardInterrupt is re-raised as is). ``finished`` is
-    written only after every other file is in place.
+    is ``running``. Any error then sets it to ``failed`` with the error and raises
+    RunFailedError, except KeyboardInterrupt, which is re-raised as it is after the status
+    is written. ``finished`` is written only after every other file is in place.
     """
     run_dir = Path(run_dir)
     data = data or prepare_data(config)

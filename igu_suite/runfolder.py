@@ -1,6 +1,6 @@
 """The run folder: the contract between training and everything downstream.
 
-A run folder holds
+A run folder contains
 
 - ``config.json``: the resolved :class:`~igu_suite.config.RunConfig` (seed included);
 - ``environment.json``: package versions, device, total optimizer steps and the sha256 of

@@ -10,9 +10,9 @@ Per optimizer step t = 1..T:
     allocator.update(t)                                         masks at allocation steps
     optimizer.zero_grad()
 
-The scorer observes after the optimizer step, with the step's gradients still in ``.grad``,
-because that is where peft's ``update_and_allocate`` and the AdaLoRA authors' code compute
-their scores; doing the same keeps the ``adalora`` scorer comparable with them.
+The scorer observes after the optimizer step, with the step's gradients still in ``.grad``.
+peft's ``update_and_allocate`` and the AdaLoRA authors' code compute their scores at that
+point too, so the ``adalora`` scorer here stays comparable with them.
 """
 
 from __future__ import annotations

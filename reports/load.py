@@ -1,7 +1,7 @@
 """Read run folders into pandas tables. Needs no torch and no model.
 
-A path is a run folder if it holds ``config.json``; otherwise every sub-folder that holds
-one is read (an experiment folder). A run that is not finished stays in :attr:`RunTables.runs`
+A path is a run folder if it contains ``config.json``. Otherwise every sub-folder that
+contains one is read (an experiment folder). A run that is not finished stays in :attr:`RunTables.runs`
 with its status, and out of every other table.
 """
 
