@@ -235,7 +235,7 @@ class GlueTask(Task):
         return np.concatenate(outputs) if outputs else np.zeros(0)
 
     def evaluate(self, model: nn.Module, tokenizer: Any, examples: list[dict[str, Any]], config: EvalConfig,
-                 device: torch.device) -> dict[str, float]:
+                 device: torch.device, data_dir: str | None = None, seed: int = 0) -> dict[str, float]:
         if config.subset is not None:
             examples = examples[: config.subset]
         features = self.encode(tokenizer, examples, config.max_length)

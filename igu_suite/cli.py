@@ -28,9 +28,11 @@ EXIT_INVALID_INPUT = 2
 
 
 def _add_config_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--task", default="sst2", help="Task name (see `igu-suite tasks`). Default: sst2.")
+    parser.add_argument("--task", help="Task name (see `igu-suite tasks`). Default: the preset's (sst2; arc_easy "
+                                         "for lm-cpu).")
     parser.add_argument("--preset", default="auto",
-                        help="Starting config: cpu, paper, smoke, or auto (paper with CUDA, else cpu). Default: auto.")
+                        help="Starting config: cpu, lm-cpu, paper, smoke, or auto (paper with CUDA, else cpu). "
+                             "Default: auto.")
     parser.add_argument("--model", help="Model: 'minilm', a local folder or a hub id. Default: the preset's.")
     parser.add_argument("--data-dir", help="Data folder with glue/<TASK>/{train,dev}.tsv. Default: $IGU_DATA_DIR, "
                                            "else the Hugging Face hub.")
@@ -111,6 +113,21 @@ def command_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def command_eval(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_saved
+
+    if (args.run_dir is None) == (args.model is None):
+        raise ValueError("Give either a run folder or --model NAME_OR_PATH (not both).")
+    tasks = [name.strip() for name in args.lm_eval.split(",") if name.strip()]
+    path = evaluate_saved(
+        run_dir=Path(args.run_dir) if args.run_dir else None, model=args.model, tasks=tasks, limit=args.limit,
+        num_fewshot=args.num_fewshot, batch_size=args.batch_size, seed=args.seed, data_dir=args.data_dir,
+        output=Path(args.output) if args.output else None, device=args.device,
+    )
+    print(f"results: {path}")
+    return 0
+
+
 def command_scorers(args: argparse.Namespace) -> int:
     from .scoring import describe_scorers
 
@@ -162,6 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--output", help="Folder for report.pdf, report.md and tables. Default: the first path.")
     report.add_argument("--reference", default="adalora", help="Scorer that ratios and paired tests compare with.")
     report.set_defaults(handler=command_report)
+
+    evaluation = commands.add_parser("eval", help="Evaluate a trained run or a base model with lm-evaluation-harness.")
+    evaluation.add_argument("run_dir", nargs="?", help="Run folder of a causal-LM run (its adapter is loaded).")
+    evaluation.add_argument("--model", help="Base model without adapters: smollm2, a folder or a hub id.")
+    evaluation.add_argument("--lm-eval", required=True, help="Comma-separated lm-eval task names, e.g. arc_easy,boolq.")
+    evaluation.add_argument("--limit", type=int, help="Documents per task (default: all).")
+    evaluation.add_argument("--num-fewshot", type=int, default=0, help="Few-shot examples per prompt. Default: 0.")
+    evaluation.add_argument("--batch-size", type=int, default=16, help="lm-eval batch size. Default: 16.")
+    evaluation.add_argument("--seed", type=int, default=0, help="Seed of lm-eval's sampling. Default: 0.")
+    evaluation.add_argument("--data-dir", help="Data folder for offline tasks. Default: the run's, then "
+                                                "$IGU_DATA_DIR, else the hub.")
+    evaluation.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N. Default: auto.")
+    evaluation.add_argument("--output", help="Folder for the results JSON. Default: <run>/eval, or runs/eval/<model>.")
+    evaluation.set_defaults(handler=command_eval)
 
     scorers = commands.add_parser("scorers", help="List the registered scorers, built-in and plug-in.")
     scorers.set_defaults(handler=command_scorers)

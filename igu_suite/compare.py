@@ -18,7 +18,7 @@ from typing import Any
 
 from .config import RunConfig
 from .registry import report_registry
-from .run import RunFailedError, execute_run, prepare_data
+from .run import RESOLVED_KEY, RunFailedError, execute_run, prepare_data
 from .runfolder import FINISHED, read_json, read_status, write_csv, write_json
 from .scoring import resolve_scorer_class
 
@@ -66,6 +66,7 @@ def plan_run(config: RunConfig, run_dir: Path) -> str:
     if status is None or status.get("status") != FINISHED:
         return "run"
     stored = read_json(run_dir / "config.json")
+    stored.pop(RESOLVED_KEY, None)
     differences = _config_differences(stored, config.to_dict())
     if differences:
         raise ValueError(

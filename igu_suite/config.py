@@ -214,14 +214,27 @@ class TrainConfig:
 class EvalConfig:
     """Evaluation after training."""
 
-    split: str = _help("Split to evaluate on ('dev' for GLUE).", default="dev")
+    split: str | None = _help(
+        "Split to evaluate on; None takes the task's evaluation split ('dev' for GLUE, 'eval' for causal-LM tasks).",
+        default=None,
+    )
     subset: int | None = _help("Evaluate on the first this many examples; None uses all.", default=None)
     batch_size: int = _help("Examples per evaluation batch.", default=64)
     max_length: int = _help("Maximum tokens per evaluation example; longer inputs are truncated.", default=128)
+    lm_eval_tasks: list[str] | None = _help(
+        "lm-evaluation-harness tasks for causal-LM runs; None evaluates the training task. The first "
+        "metrics are reported without a prefix, other tasks' as task/metric.",
+        default=None,
+    )
+    num_fewshot: int = _help("Few-shot examples per lm-eval prompt (causal-LM runs).", default=0)
 
     def __post_init__(self) -> None:
         if self.max_length < 1:
             raise ValueError(f"eval.max_length must be at least 1, got {self.max_length}.")
+        if self.num_fewshot < 0:
+            raise ValueError(f"eval.num_fewshot must be 0 or more, got {self.num_fewshot}.")
+        if isinstance(self.lm_eval_tasks, str):
+            self.lm_eval_tasks = [name.strip() for name in self.lm_eval_tasks.split(",") if name.strip()]
         if self.subset is not None and self.subset < 1:
             raise ValueError(f"eval.subset must be at least 1 or None, got {self.subset}.")
         if self.batch_size < 1:

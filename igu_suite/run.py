@@ -33,6 +33,9 @@ from .training import TrainResult, train
 
 logger = logging.getLogger(__name__)
 
+# config.json holds the RunConfig plus, under this key, what was derived from it and the data.
+RESOLVED_KEY = "resolved"
+
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
@@ -60,14 +63,15 @@ def prepare_data(config: RunConfig) -> PreparedData:
     task = get_task(config.task)
     data_dir = resolve_data_dir(config.data_dir)
     train_examples = task.load_examples(task.train_split, data_dir)
-    eval_examples = task.load_examples(config.eval.split, data_dir)
+    eval_split = config.eval.split or task.default_eval_split
+    eval_examples = task.load_examples(eval_split, data_dir)
     if config.train.train_subset is not None and config.train.train_subset < len(train_examples):
         generator = torch.Generator().manual_seed(config.seed)
         chosen = torch.randperm(len(train_examples), generator=generator)[: config.train.train_subset]
         train_examples = [train_examples[i] for i in chosen.tolist()]
     total_steps = total_optimizer_steps(config.train, len(train_examples))
     validate_against_steps(config, total_steps)
-    data_files = task.data_files(task.train_split, data_dir) + task.data_files(config.eval.split, data_dir)
+    data_files = task.data_files(task.train_split, data_dir) + task.data_files(eval_split, data_dir)
     return PreparedData(task, data_dir, train_examples, eval_examples, total_steps, data_files)
 
 
@@ -175,7 +179,7 @@ def _summary_metrics(config, data, result: TrainResult, metrics: dict[str, float
         "task": config.task,
         "scorer": config.scorer.name,
         "seed": config.seed,
-        "eval_split": config.eval.split,
+        "eval_split": config.eval.split or data.task.default_eval_split,
         "main_metric": data.task.main_metric,
         "metrics": metrics,
         "total_steps": data.total_steps,
@@ -190,6 +194,16 @@ def _summary_metrics(config, data, result: TrainResult, metrics: dict[str, float
         "peak_memory_mb": result.peak_memory_mb,
         "memory_kind": result.memory_kind,
     }
+
+
+def evaluate(config: RunConfig, data: PreparedData, stage: Stage, device: torch.device, run_dir: Path) -> dict[str, Any]:
+    """Evaluate the stage's model; write any evaluation details to evaluation_details.json."""
+    metrics = data.task.evaluate(stage.model, stage.tokenizer, data.eval_examples, config.eval, device,
+                                 data_dir=data.data_dir, seed=config.seed)
+    details = metrics.pop("details", None)
+    if details is not None:
+        write_json(run_dir / "evaluation_details.json", details)
+    return metrics
 
 
 class RunFailedError(RuntimeError):
@@ -216,22 +230,23 @@ def execute_run(config: RunConfig, run_dir: str | Path, data: PreparedData | Non
     stage = build_stage(config, data, device)
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", config.to_dict())
+    resolved = {
+        "data_dir": data.data_dir,
+        "total_steps": data.total_steps,
+        "train_examples": len(data.train_examples),
+        "eval_examples": len(data.eval_examples),
+        "split_note": data.task.describe_split(data.task.train_split, data.data_dir),
+    }
+    write_json(run_dir / "config.json", {**config.to_dict(), RESOLVED_KEY: resolved})
     write_status(run_dir, RUNNING)
     try:
-        write_json(
-            run_dir / "environment.json",
-            environment_record(str(device), data.data_files, {"total_steps": data.total_steps,
-                                                                "train_examples": len(data.train_examples),
-                                                                "eval_examples": len(data.eval_examples),
-                                                                "train_split_note": data.task.describe_split(data.task.train_split)}),
-        )
+        write_json(run_dir / "environment.json", environment_record(str(device), data.data_files))
         logger.info("Run %s: %s on %s, seed %d, %d optimizer steps on %s", run_dir.name, config.scorer.name,
                     config.task, config.seed, data.total_steps, device)
 
         result = train_stage(config, data, device, stage, f"{config.scorer.name} seed {config.seed}")
         _write_histories(run_dir, result, stage.allocator, stage.adapters)
-        metrics = data.task.evaluate(stage.model, stage.tokenizer, data.eval_examples, config.eval, device)
+        metrics = evaluate(config, data, stage, device, run_dir)
         record = _summary_metrics(config, data, result, metrics, stage.model, stage.adapters)
         _save_adapter(stage.adapters, run_dir / "adapter")
 
@@ -240,7 +255,7 @@ def execute_run(config: RunConfig, run_dir: str | Path, data: PreparedData | Non
             del stage
             second = build_stage(config, data, device, fixed_masks=final_masks)
             result2 = train_stage(config, data, device, second, f"{config.scorer.name} seed {config.seed} stage 2")
-            metrics2 = data.task.evaluate(second.model, second.tokenizer, data.eval_examples, config.eval, device)
+            metrics2 = evaluate(config, data, second, device, run_dir)
             record["stage1_metrics"] = record["metrics"]
             record["metrics"] = metrics2
             record["stage2_wall_seconds"] = result2.wall_seconds

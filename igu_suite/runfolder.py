@@ -2,9 +2,11 @@
 
 A run folder contains
 
-- ``config.json``: the resolved :class:`~igu_suite.config.RunConfig` (seed included);
-- ``environment.json``: package versions, device, total optimizer steps and the sha256 of
-  every data file read;
+- ``config.json``: the :class:`~igu_suite.config.RunConfig` (seed included) and, under
+  ``resolved``, the data folder, total optimizer steps, example counts and how the
+  training and evaluation splits were formed;
+- ``environment.json``: package versions, device and the sha256 of every data file read;
+- ``evaluation_details.json`` (causal-LM runs): lm-eval's settings, task versions and results;
 - ``train_log.csv``: one row per optimizer step (loss, learning rate, budget, seconds,
   extra forward/backward passes of the scorer);
 - ``rank_pattern.csv``: rank per module at step 0 and at every allocation step;

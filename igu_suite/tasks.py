@@ -37,8 +37,8 @@ class Task(abc.ABC):
         """Return the local files that ``split`` reads (for hashing into the run record)."""
         return []
 
-    def describe_split(self, split: str) -> str | None:
-        """Return a note on how ``split`` was built when it is not an official split, else None."""
+    def describe_split(self, split: str, data_dir: str | None) -> str | None:
+        """Return a note on which documents ``split`` holds when that is not obvious, else None."""
         return None
 
     @abc.abstractmethod
@@ -59,9 +59,20 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def evaluate(
-        self, model: nn.Module, tokenizer: Any, examples: list[dict[str, Any]], config: EvalConfig, device: torch.device
-    ) -> dict[str, float]:
-        """Return the task's metrics on ``examples``. Leaves the model in the mode it found."""
+        self,
+        model: nn.Module,
+        tokenizer: Any,
+        examples: list[dict[str, Any]],
+        config: EvalConfig,
+        device: torch.device,
+        data_dir: str | None = None,
+        seed: int = 0,
+    ) -> dict[str, Any]:
+        """Return the task's metrics on ``examples``. Leaves the model in the mode it found.
+
+        Values are numbers, except an optional ``details`` entry (settings, versions, raw
+        results) that the run writes to ``evaluation_details.json``.
+        """
 
 
 def get_task(name: str) -> Task:
