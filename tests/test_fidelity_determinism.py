@@ -29,6 +29,10 @@ def without_timing(record: dict) -> dict:
     return {key: value for key, value in record.items() if key not in TIMING_METRICS}
 
 
+def without_timing_columns(rows: list[dict[str, str]]) -> list[dict[str, str]]:
+    return [{key: value for key, value in row.items() if key not in TIMING_COLUMNS} for row in rows]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("scorer_name", ["ig_snr", "igu_sampled"])
 def test_same_seed_gives_identical_run_folders(tmp_path, data_dir, scorer_name):
@@ -41,10 +45,9 @@ def test_same_seed_gives_identical_run_folders(tmp_path, data_dir, scorer_name):
     for name in ("rank_pattern.csv", "triplet_scores.csv", "config.json", "adapter/adapter_model.safetensors"):
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
 
-    first_log = read_rows(first / "train_log.csv")
-    second_log = read_rows(second / "train_log.csv")
-    strip = lambda rows: [{k: v for k, v in row.items() if k not in TIMING_COLUMNS} for row in rows]  # noqa: E731
-    assert strip(first_log) == strip(second_log)
+    first_log = without_timing_columns(read_rows(first / "train_log.csv"))
+    second_log = without_timing_columns(read_rows(second / "train_log.csv"))
+    assert first_log == second_log
 
     first_metrics = json.loads((first / "metrics.json").read_text())
     second_metrics = json.loads((second / "metrics.json").read_text())
@@ -54,11 +57,11 @@ def test_same_seed_gives_identical_run_folders(tmp_path, data_dir, scorer_name):
     ranks = read_rows(first / "rank_pattern.csv")
     steps = sorted({int(row["step"]) for row in ranks})
     assert len(steps) >= 3
-    kept = {}
+    kept_counts = {}
     for row in read_rows(first / "triplet_scores.csv"):
         key = (row["step"], row["module"])
-        kept[key] = kept.get(key, 0) + int(row["kept"])
+        kept_counts[key] = kept_counts.get(key, 0) + int(row["kept"])
     for row in ranks:
         if row["step"] != "0":
-            assert int(row["rank"]) == kept[(row["step"], row["module"])]
+            assert int(row["rank"]) == kept_counts[(row["step"], row["module"])]
     print(f"\n{scorer_name}: allocation steps {steps}, metrics {first_metrics['metrics']}")
