@@ -77,12 +77,14 @@ class MaskedSVDLinear(SVDLinear):
             right = self.lora_A[adapter]  # (r, d_in)
             left = self.lora_B[adapter]  # (d_out, r)
             singular_values = self._masked_singular_values(adapter)  # (r, 1)
-            factor = self.scaling[adapter] / (self.ranknum[adapter] + 1e-5)
-            if self.path_scale != 1.0:
-                factor = factor * self.path_scale**3
             x_adapter = self._cast_input_dtype(x, right.dtype)
             update = (self.lora_dropout[adapter](x_adapter) @ (right * singular_values).T) @ left.T
-            result = result + (update * factor).to(result.dtype)
+            # The same operations in the same order as peft's SVDLinear.forward, so that with
+            # every triplet kept the output, and so training, is bit-identical to peft's.
+            update = update * self.scaling[adapter] / (self.ranknum[adapter] + 1e-5)
+            if self.path_scale != 1.0:
+                update = update * self.path_scale**3
+            result = result + update.to(result.dtype)
         return result
 
     def get_delta_weight(self, adapter: str) -> torch.Tensor:

@@ -93,9 +93,10 @@ class ScheduleConfig:
     t_final: int = _help("Final steps at the target budget with the rank pattern fixed (t_f).", default=100)
     mask_interval: int = _help("Steps between two allocations while the budget shrinks (ΔT).", default=10)
     convention: str = _help(
-        "Boundary convention of the schedule. 'peft' follows peft's and the AdaLoRA authors' "
-        "code (full budget while step <= t_init, budget rounded down); 'paper' follows the "
-        "AdaLoRA paper's formula (full budget while step < t_init). See igu_suite.schedule.",
+        "Source of the schedule formula. 'peft' follows peft's and the AdaLoRA authors' code "
+        "(full budget while step <= t_init, cubic in t - t_init). 'paper' follows Eq. (12) of "
+        "the AdaLoRA paper as printed (full budget while step < t_init, cubic in "
+        "t - t_init - t_final, capped at the initial budget). See igu_suite.schedule.",
         default="peft",
     )
 

@@ -14,19 +14,29 @@ b = int(72 + 144 * (1 - 10/450) ** 3) = int(206.6...) = 206. Step 275 (half-way)
 int(72 + 144 * 0.125) = 90. Step 500 = T - t_final is the last allocation, at b = 72,
 and the pattern then stays fixed until step 600.
 
-Two conventions differ only at the edges of the decreasing phase:
+Two conventions differ in the decreasing phase:
 
-- ``peft`` (default): peft's ``RankAllocator.budget_schedule`` and the AdaLoRA authors'
-  ``loralib.adalora.RankAllocator.schedule_threshold``. Full budget while step <= t_init;
-  allocations at multiples of mask_interval with t_init < step < T - t_final, and always at
-  step T - t_final; budgets are rounded down with ``int``. It is the default because it is
-  the code that published AdaLoRA numbers were produced with.
-- ``paper``: the case split of the AdaLoRA paper's budget formula, b(0) for t < t_init and the
-  cubic for t_init <= t < T - t_final. So step t_init itself is already in the decreasing
-  phase (an allocation there is possible), and the budget is rounded down as well.
+- ``peft`` (default): peft's ``RankAllocator.budget_schedule`` (peft 0.21) and the AdaLoRA
+  authors' ``loralib.adalora.RankAllocator.schedule_threshold`` (QingruZhang/AdaLoRA), which
+  share one case split. Full budget while step <= t_init; the cubic above with the fraction
+  (t - t_init) / (T - t_init - t_final); allocations at multiples of mask_interval with
+  t_init < step < T - t_final, and always at step T - t_final; budgets rounded down with
+  ``int``. It is the default because it is the code that published AdaLoRA numbers were
+  produced with.
+- ``paper``: Eq. (12) in Appendix A of the AdaLoRA paper (Zhang et al., ICLR 2023,
+  arXiv 2303.10512), taken as printed: b(0) for t < t_init, and for
+  t_init <= t < T - t_final
 
-NOTE: the 'paper' boundaries were written from the paper's case split as quoted in the
-project's design notes; the paper text itself could not be opened from this machine.
+      b(t) = b(T) + (b(0) - b(T)) * (1 - (t - t_init - t_final) / (T - t_init - t_final)) ** 3
+
+  The numerator subtracts t_final as well, unlike the authors' code. So the cubic starts
+  above b(0) at t = t_init, and the budget is capped at b(0); it first drops below b(0)
+  after step t_init + t_final and reaches b(T) only by a jump at T - t_final. Step t_init
+  is already in the decreasing phase, so an allocation there is possible. The paper does
+  not say how b(t) is rounded; it is rounded down as in the code.
+
+With the worked example above, 'paper' keeps 216 triplets up to step 150, gives 215 at
+step 151 and 73 at step 499, and drops to 72 at step 500.
 """
 
 from __future__ import annotations
@@ -86,9 +96,13 @@ class BudgetSchedule:
             return self.initial_budget
         if step >= self.final_allocation_step:
             return self.target_budget
-        fraction = (step - self.t_init) / (self.total_steps - self.t_final - self.t_init)
+        elapsed = step - self.t_init
+        if self.convention == "paper":
+            elapsed -= self.t_final  # Eq. (12) as printed; see the module docstring
+        fraction = elapsed / (self.total_steps - self.t_final - self.t_init)
         remaining = (1.0 - fraction) ** 3
-        return int(math.floor(self.target_budget + (self.initial_budget - self.target_budget) * remaining))
+        budget = int(math.floor(self.target_budget + (self.initial_budget - self.target_budget) * remaining))
+        return min(budget, self.initial_budget)
 
     def is_allocation_step(self, step: int) -> bool:
         """Return whether masks are recomputed after ``step``."""

@@ -21,6 +21,10 @@ class IntegratedGradientsSNRScorer(IntegratedGradientsScorer):
     one whose attribution swings between recomputations scores low. The ratio does not
     change when the stream is scaled by a constant (up to ε), so modules with large
     gradients do not win by scale alone. Higher means more important.
+
+    NOTE: after the first update every nonzero entry has the same SNR, (1 - β1) / ((1 - β2) β1),
+    so an allocation before the second computation (for example t_init = 0 with
+    mask_interval < score_every) finds all triplets tied and keeps them in module order.
     """
 
     name = "ig_snr"

@@ -25,9 +25,14 @@ class SampledIGUScorer(EntrywiseScorer):
         E_α[a] = (1/K) Σ_k θ ⊙ α_k ∇L(α_k θ) ≈ θ ⊙ ∫_0^1 α ∇L(αθ) dα,
 
     an α-weighted integrated gradient (right Riemann sum), which down-weights points near
-    the zero baseline. The optimizer also steps on this α-weighted gradient. The score is
-    the SNR of I = |a|: Ī = EMA_β1(I), Ū = EMA_β2(|I - Ī|), s = Ī / (Ū + ε).
-    Higher means more important.
+    the zero baseline. The expectation equals that right Riemann sum exactly, and the sum
+    differs from the integral by O(1/K). The optimizer also steps on this α-weighted
+    gradient. The score is the SNR of I = |a|: Ī = EMA_β1(I), Ū = EMA_β2(|I - Ī|),
+    s = Ī / (Ū + ε). Higher means more important.
+
+    NOTE: K = 8 is coarse for that integral. On one adapter layer with a squared-error loss
+    (a degree-6 path) the sum missed it by 57% of the largest entry, and by 6% with K = 64
+    (tests/test_fidelity_sampled_ig.py).
     """
 
     name = "igu_sampled"
