@@ -22,6 +22,7 @@ from typing import Any, Iterator
 import torch
 from peft import AdaLoraConfig, PeftModel, get_peft_model
 from peft.tuners.adalora.layer import SVDLinear
+from peft.utils import transpose
 from torch import nn
 
 from .config import AdapterConfig
@@ -89,7 +90,7 @@ class MaskedSVDLinear(SVDLinear):
 
     def get_delta_weight(self, adapter: str) -> torch.Tensor:
         singular_values = self._masked_singular_values(adapter)
-        delta = self.lora_B[adapter] @ (self.lora_A[adapter] * singular_values)
+        delta = transpose(self.lora_B[adapter] @ (self.lora_A[adapter] * singular_values), self.fan_in_fan_out)
         return delta * self.scaling[adapter] / (self.ranknum[adapter] + 1e-5)
 
 

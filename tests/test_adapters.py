@@ -133,3 +133,31 @@ def test_peft_reload_matches_logits(tmp_path, tiny_batch, seed, mask_mode):
     assert torch.allclose(logits(loaded, tiny_batch), expected, atol=1e-6)
     layer = loaded.base_model.model.bert.encoder.layer[0].attention.self.key
     assert layer.lora_E["default"].shape[0] == 3
+
+
+def tiny_gpt2():
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=100, n_positions=32, n_embd=32, n_layer=2, n_head=2, resid_pdrop=0.0,
+                        embd_pdrop=0.0, attn_pdrop=0.0)
+    return GPT2LMHeadModel(config)
+
+
+@pytest.mark.parametrize("family", ["bert", "gpt2"])
+def test_merged_weights_match_masked_forward(family, seed, tiny_batch):
+    """Merging a masked adapter into the base weights gives the unmerged output (Linear and Conv1D)."""
+    if family == "bert":
+        model, patterns, task_type = tiny_bert(), None, "SEQ_CLS"
+    else:
+        model, patterns, task_type = tiny_gpt2(), ["c_attn", "c_fc"], "CAUSAL_LM"
+    peft_model, adapters = attach_adapters(
+        model, AdapterConfig(init_rank=4, target_rank=2, target_modules=patterns), total_steps=10, task_type=task_type
+    )
+    randomize_singular_values(adapters)
+    masks = adapters.masks()
+    masks[adapters.modules[0].name][1:3] = False
+    adapters.set_masks(masks)
+    peft_model.eval()
+    expected = logits(peft_model, tiny_batch).detach()
+    peft_model.merge_adapter()
+    assert torch.allclose(logits(peft_model, tiny_batch), expected, atol=1e-5)
