@@ -1,0 +1,109 @@
+"""Scores against the ablation ground truth: scatter plots, agreement and bias per group."""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from .common import PAGE_SIZE, empty_figure
+
+NO_ABLATION = ("No ablation measurements: the runs were made with ablation.enabled=false or before the "
+               "ablation ground truth existed.")
+
+
+def bias_scatter_figure(ranked: pd.DataFrame, agreement: pd.DataFrame, palette: dict) -> plt.Figure:
+    """Normalized score rank against normalized ablation rank, one panel per scorer, all seeds and checkpoints."""
+    if ranked.empty:
+        return empty_figure("Scores vs ablation", NO_ABLATION)
+    scorers = sorted(ranked["scorer"].unique())
+    columns = min(len(scorers), 2)
+    rows = int(np.ceil(len(scorers) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=PAGE_SIZE, squeeze=False)
+    labels = sorted(ranked["step_label"].unique())
+    markers = dict(zip(labels, ["o", "s", "^", "D", "v", "P"] * 3))
+    for axis, scorer in zip(axes.flat, scorers):
+        table = ranked[ranked["scorer"] == scorer]
+        for label in labels:
+            part = table[table["step_label"] == label]
+            axis.scatter(part["ablation_rank"], part["score_rank"], s=14, alpha=0.6, color=palette[scorer],
+                         marker=markers[label], label=label)
+        axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
+        rho = agreement.loc[agreement["scorer"] == scorer, "spearman"].mean()
+        axis.set_title(f"{scorer}: mean Spearman ρ = {rho:.2f}" if pd.notna(rho) else scorer)
+        axis.set_xlabel("ablation rank (0 = smallest loss increase, 1 = largest)")
+        axis.set_ylabel("score rank (0 = lowest, 1 = highest)")
+        axis.set_xlim(-0.03, 1.03)
+        axis.set_ylim(-0.03, 1.03)
+        axis.legend(fontsize=7, loc="upper left", title="checkpoint", title_fontsize=7)
+    for axis in list(axes.flat)[len(scorers):]:
+        axis.axis("off")
+    figure.suptitle("Triplet score vs ablation importance (points above the diagonal: overrated by the scorer)")
+    figure.tight_layout()
+    return figure
+
+
+def bias_agreement_figure(agreement: pd.DataFrame, modules: pd.DataFrame, palette: dict) -> plt.Figure:
+    """Spearman ρ and top-k overlap with the ablation ranking per scorer and checkpoint, and ρ per module."""
+    if agreement.empty:
+        return empty_figure("Agreement with the ablation ground truth", NO_ABLATION)
+    figure, axes = plt.subplots(1, 3, figsize=PAGE_SIZE)
+    order = sorted(agreement["scorer"].unique())
+    hue_order = sorted(agreement["step_label"].unique())
+    panels = [
+        (agreement, "spearman", "triplets: Spearman ρ", "Spearman ρ of score and loss increase"),
+        (agreement, "top_k_overlap", "triplets: top-k overlap", "share of the top k by score that are top k by ablation"),
+        (modules, "spearman", "modules: Spearman ρ", "Spearman ρ of module score and module ablation"),
+    ]
+    for axis, (table, column, title, ylabel) in zip(axes, panels):
+        if table.empty or table[column].isna().all():
+            axis.axis("off")
+            axis.set_title(title + ": no data")
+            continue
+        sns.barplot(data=table, x="scorer", y=column, order=order, hue="step_label", hue_order=hue_order,
+                    errorbar=None, ax=axis, alpha=0.7, palette="Greys")
+        sns.stripplot(data=table, x="scorer", y=column, order=order, hue="step_label", hue_order=hue_order,
+                      dodge=True, palette="dark:black", ax=axis, size=4, legend=False)
+        axis.axhline(0.0, color="grey", linewidth=1)
+        axis.set_xlabel("scorer")
+        axis.set_ylabel(ylabel)
+        axis.set_title(f"{title} (dots: seeds)")
+        axis.tick_params(axis="x", labelrotation=20)
+        for tick, scorer in zip(axis.get_xticklabels(), order):
+            tick.set_color(palette[scorer])
+        axis.legend(title="checkpoint", fontsize=7, title_fontsize=7)
+    if "chance_overlap" in agreement:
+        axes[1].axhline(agreement["chance_overlap"].mean(), color="red", linestyle=":", linewidth=1)
+        axes[1].annotate("chance", (0.99, agreement["chance_overlap"].mean()), xycoords=("axes fraction", "data"),
+                         ha="right", va="bottom", fontsize=8, color="red")
+    figure.suptitle("Agreement of scores with the ablation ground truth (higher is better)")
+    figure.tight_layout()
+    return figure
+
+
+def bias_group_figure(by_layer: pd.DataFrame, by_type: pd.DataFrame, palette: dict) -> plt.Figure:
+    """Mean signed difference of normalized score rank and ablation rank per layer and per module type."""
+    if by_layer.empty and by_type.empty:
+        return empty_figure("Bias by layer and module type", NO_ABLATION)
+    figure, (layer_axis, type_axis) = plt.subplots(1, 2, figsize=PAGE_SIZE, gridspec_kw={"width_ratios": [1, 1.3]})
+    for axis, table, xlabel in ((layer_axis, by_layer, "layer (transformer block)"), (type_axis, by_type, "module type")):
+        if table.empty:
+            axis.axis("off")
+            continue
+        table = table.copy()
+        table["group"] = table["group"].astype(str)
+        sns.barplot(data=table, x="group", y="mean_signed_difference", hue="scorer", palette=palette, ax=axis,
+                    errorbar=None)
+        axis.axhline(0.0, color="black", linewidth=1)
+        axis.set_xlabel(xlabel)
+        axis.set_ylabel("mean (score rank − ablation rank), ranks in [0, 1]")
+        axis.legend(title="scorer", fontsize=8)
+        axis.tick_params(axis="x", labelrotation=20 if axis is type_axis else 0)
+        for tick in axis.get_xticklabels():
+            tick.set_horizontalalignment("right" if axis is type_axis else "center")
+    layer_axis.set_title("Bias by layer (above 0: overrated by the scorer)")
+    type_axis.set_title("Bias by module type (above 0: overrated by the scorer)")
+    figure.suptitle("Systematic bias against the ablation ground truth, all checkpoints and seeds pooled")
+    figure.tight_layout()
+    return figure
