@@ -144,7 +144,7 @@ def batch_examples(task: Task, tokenizer: Any, examples: list[dict[str, Any]], b
 
 def build_held_out_set(config: RunConfig, task: Task, data_dir: str | None, training_examples: list[dict[str, Any]],
                        tokenizer: Any, device: torch.device) -> HeldOutSet:
-    """Draw and encode the held-out batches; touches no global random state."""
+    """Draw and encode the held-out batches without touching the global random state."""
     ablation = config.ablation
     batch_size = ablation.batch_size or config.train.batch_size
     all_examples = task.load_examples(task.train_split, data_dir)
@@ -276,8 +276,8 @@ def measure_ablation(model: torch.nn.Module, adapters: SVDAdapters, task: Task, 
 def save_checkpoint(adapters: SVDAdapters, directory: Path) -> None:
     """Save the adapter with every triplet kept (peft format) and the masks, atomically.
 
-    The run's final adapter is saved pruned to its rank pattern; a checkpoint keeps every
-    triplet so that masked ones can still be scored, and masks.json says which were active.
+    The run's final adapter is saved pruned to its rank pattern. A checkpoint keeps every
+    triplet so that masked ones can still be scored, and masks.json records which were active.
     """
     directory.parent.mkdir(parents=True, exist_ok=True)
     peft_config = adapters.peft_model.peft_config[ADAPTER_NAME]
@@ -304,10 +304,10 @@ def _csv_value(value: Any) -> Any:
 
 @dataclass
 class AblationRecorder:
-    """Measures the ablation ground truth at the checkpoint steps of one run.
+    """Recorder of the ablation ground truth at the checkpoint steps of one run.
 
     Call it with every optimizer step after the scorer observed and before the allocator
-    runs; it acts only at :attr:`checkpoints`.
+    runs. It measures only at :attr:`checkpoints`.
     """
 
     config: RunConfig

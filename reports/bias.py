@@ -3,7 +3,7 @@
 Inputs are the ``ablations`` table of :mod:`reports.load` (ablation.csv of every run: step,
 kind, module, layer, module_type, triplet, loss_increase, ...) and ``triplet_scores``. At
 each checkpoint a run's own scores are those of its latest allocation step at or before the
-checkpoint (``score_step``); the checkpoints default to allocation steps, where the two
+checkpoint (``score_step``). The checkpoints default to allocation steps, where the two
 coincide. Only triplets measured at the checkpoint enter, and those are the triplets that
 were active (unmasked) there.
 
@@ -62,7 +62,7 @@ def score_ablation_agreement(paired: pd.DataFrame, top_fraction: float = 0.25) -
 
     k = max(1, round(top_fraction × n)) for n measured triplets. The overlap is the share of
     the k highest-scoring triplets that are also among the k with the largest loss
-    increase; ties at the k-th place are broken by the (module, triplet) order, the same for
+    increase. Ties at the k-th place are broken by the (module, triplet) order, the same for
     both rankings. ``chance_overlap`` = k / n is the overlap that random scores would reach
     on average.
     """
@@ -124,7 +124,7 @@ def bias_by_group(ranked: pd.DataFrame, labels: pd.DataFrame, group: str) -> pd.
     """Return the mean signed rank difference per scorer, checkpoint label and ``group`` value.
 
     ``group`` is a column such as ``layer`` or ``module_type``. The mean runs over every
-    measured triplet of that group in every seed of the scorer; a positive mean says that
+    measured triplet of that group in every seed of the scorer. A positive mean shows that
     the scorer systematically ranks the group's triplets above their ablation ranks.
     """
     if ranked.empty:

@@ -16,7 +16,7 @@ COLUMNS = (["task", "scorer", "seeds", "memory_kind"] + [f"mean_{m}" for m in ME
 def cost_summary(finished: pd.DataFrame, reference: str) -> pd.DataFrame:
     """Return per task and scorer the mean and sample std of each cost and its ratio to ``reference``.
 
-    A ratio divides the scorer's mean by the reference's mean on the same task; it is nan
+    A ratio divides the scorer's mean by the reference's mean on the same task. It is nan
     when the reference has no finished run there or its mean is 0 (extra passes of a scorer
     that runs none).
     """

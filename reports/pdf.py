@@ -1,11 +1,13 @@
 """Build report.pdf, report.md and CSV tables from run folders.
 
 Entry point of the ``igu_suite.reports`` group under the name ``pdf``; ``compare`` and
-``igu-suite report`` call :func:`build_report`. Pages, in order: title with the headline
-table and findings; accuracy; mean and across-seed std of the final rank patterns;
-stability across seeds; stability over time; budget and loss; scores against the ablation
-ground truth (scatter, agreement, bias by layer and module type); cost; configs, seeds,
-package versions and data-file hashes.
+``igu-suite report`` call :func:`build_report`. The pages, in order:
+
+- title: the experiment, the headline table, the findings and the runs left out;
+- accuracy; mean and across-seed std of the final rank patterns;
+- stability across seeds and over time; budget and loss;
+- scores against the ablation ground truth: scatter, agreement, bias by layer and module type;
+- cost; configs, seeds, package versions and data-file hashes.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from .load import load_runs  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
-SKIPPED_CONFIG_KEYS = ("seed", "scorer.name")  # they differ by design; the seeds page lists them
+# Config fields that differ between runs by design; the seeds section lists them instead.
+SKIPPED_CONFIG_KEYS = ("seed", "scorer.name")
 
 
 def _format_headline_markdown(headline: pd.DataFrame) -> str:

@@ -39,7 +39,7 @@ def top_budget_modules(ranks: pd.Series, share: float = 0.5) -> set:
     """Return the modules with the highest ranks that hold at least ``share`` of the budget.
 
     Modules are taken in order of decreasing rank until their ranks add up to ``share`` of
-    the total; every module tied with the last one taken is included, so the set does not
+    the total. Every module tied with the last one taken is included, so the set does not
     depend on the order of tied modules. An all-zero pattern gives the empty set.
     """
     total = ranks.sum()
@@ -96,9 +96,9 @@ def rank_variation(rank_patterns: pd.DataFrame) -> pd.DataFrame:
 def allocation_changes(triplet_scores: pd.DataFrame) -> pd.DataFrame:
     """Return per run and pair of consecutive allocation steps the mask flips and score agreement.
 
-    ``flips`` counts triplets whose kept flag differs between the two steps; ``forced_flips``
-    is the change in the number kept, the flips that the shrinking budget alone forces;
-    both fractions divide by the number of triplets. ``score_kendall`` is Kendall's τ-b of
+    ``flips`` counts triplets whose kept flag differs between the two steps. ``forced_flips``
+    is the change in the number kept: the flips that the shrinking budget alone forces.
+    Both fractions divide by the number of triplets. ``score_kendall`` is Kendall's τ-b of
     the two steps' triplet scores, aligned by (module, triplet).
     """
     if triplet_scores.empty:

@@ -43,7 +43,8 @@ def test_bootstrap_interval_brackets_the_mean():
 def test_bootstrap_interval_degenerate_cases():
     assert bootstrap_interval([0.9, 0.9, 0.9]) == (0.9, 0.9)
     low, high = bootstrap_interval([0.9])
-    assert math.isnan(low) and math.isnan(high)
+    assert math.isnan(low)
+    assert math.isnan(high)
 
 
 def test_paired_differences_match_seeds():
@@ -61,7 +62,8 @@ def test_paired_differences_skip_unpaired_seed():
 def test_paired_tests_three_wins():
     tests = paired_tests(paired_differences(FINISHED, "adalora")).iloc[0]
     assert tests["pairs"] == 3
-    assert tests["wins"] == 3 and tests["losses"] == 0
+    assert tests["wins"] == 3
+    assert tests["losses"] == 0
     assert tests["mean_difference"] == pytest.approx(0.07 / 3)
     # Exact two-sided tests of three positive differences: 2 × (1/2)³ = 0.25 for both.
     assert tests["wilcoxon_p"] == pytest.approx(0.25)

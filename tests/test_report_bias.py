@@ -13,7 +13,7 @@ from reports.bias import (
 )
 
 IDENTITY = {"run": "r0", "task": "sst2", "scorer": "ig", "seed": 0}
-# Four triplets in two modules; layer 0 holds m0, layer 1 holds m1.
+# Four triplets in two modules: m0 is in layer 0 and m1 in layer 1.
 TRIPLETS = [("m0", 0, 0, "query"), ("m0", 1, 0, "query"), ("m1", 0, 1, "value"), ("m1", 1, 1, "value")]
 
 

@@ -44,40 +44,53 @@ def bias_scatter_figure(ranked: pd.DataFrame, agreement: pd.DataFrame, palette: 
     return figure
 
 
+def _checkpoint_bars(axis, table: pd.DataFrame, column: str, order: list[str], checkpoints: list[str],
+                     palette: dict) -> None:
+    """Bars of the mean per scorer (colour) and checkpoint (shade, left to right), seeds as dots."""
+    width = 0.8 / len(checkpoints)
+    shades = np.linspace(0.35, 0.9, len(checkpoints))
+    for position, scorer in enumerate(order):
+        for index, (label, shade) in enumerate(zip(checkpoints, shades)):
+            values = table.loc[(table["scorer"] == scorer) & (table["step_label"] == label), column].dropna()
+            if values.empty:
+                continue
+            x = position - 0.4 + width * (index + 0.5)
+            axis.bar(x, values.mean(), width=width * 0.95, color=palette[scorer], alpha=shade)
+            axis.scatter(np.full(len(values), x), values, color="black", s=10, zorder=3)
+    axis.set_xticks(range(len(order)), order)
+
+
 def bias_agreement_figure(agreement: pd.DataFrame, modules: pd.DataFrame, palette: dict) -> plt.Figure:
     """Spearman ρ and top-k overlap with the ablation ranking per scorer and checkpoint, and ρ per module."""
     if agreement.empty:
         return empty_figure("Agreement with the ablation ground truth", NO_ABLATION)
     figure, axes = plt.subplots(1, 3, figsize=PAGE_SIZE)
     order = sorted(agreement["scorer"].unique())
-    hue_order = sorted(agreement["step_label"].unique())
+    checkpoints = sorted(agreement["step_label"].unique(), key=lambda label: (label == "final", label))
     panels = [
-        (agreement, "spearman", "triplets: Spearman ρ", "Spearman ρ of score and loss increase"),
-        (agreement, "top_k_overlap", "triplets: top-k overlap", "share of the top k by score that are top k by ablation"),
-        (modules, "spearman", "modules: Spearman ρ", "Spearman ρ of module score and module ablation"),
+        (agreement, "spearman", "Triplets: Spearman ρ", "Spearman ρ of triplet score and loss increase"),
+        (agreement, "top_k_overlap", "Triplets: top-k overlap", "share of the top k by score that are top k by ablation"),
+        (modules, "spearman", "Modules: Spearman ρ", "Spearman ρ of module score and module ablation"),
     ]
     for axis, (table, column, title, ylabel) in zip(axes, panels):
         if table.empty or table[column].isna().all():
             axis.axis("off")
             axis.set_title(title + ": no data")
             continue
-        sns.barplot(data=table, x="scorer", y=column, order=order, hue="step_label", hue_order=hue_order,
-                    errorbar=None, ax=axis, alpha=0.7, palette="Greys")
-        sns.stripplot(data=table, x="scorer", y=column, order=order, hue="step_label", hue_order=hue_order,
-                      dodge=True, palette="dark:black", ax=axis, size=4, legend=False)
+        _checkpoint_bars(axis, table, column, order, checkpoints, palette)
         axis.axhline(0.0, color="grey", linewidth=1)
+        axis.set_ylim(min(-0.1, table[column].min() - 0.05), 1.05)
         axis.set_xlabel("scorer")
         axis.set_ylabel(ylabel)
-        axis.set_title(f"{title} (dots: seeds)")
+        axis.set_title(title)
         axis.tick_params(axis="x", labelrotation=20)
-        for tick, scorer in zip(axis.get_xticklabels(), order):
-            tick.set_color(palette[scorer])
-        axis.legend(title="checkpoint", fontsize=7, title_fontsize=7)
-    if "chance_overlap" in agreement:
-        axes[1].axhline(agreement["chance_overlap"].mean(), color="red", linestyle=":", linewidth=1)
-        axes[1].annotate("chance", (0.99, agreement["chance_overlap"].mean()), xycoords=("axes fraction", "data"),
-                         ha="right", va="bottom", fontsize=8, color="red")
-    figure.suptitle("Agreement of scores with the ablation ground truth (higher is better)")
+    chance = agreement["chance_overlap"].mean()
+    axes[1].axhline(chance, color="red", linestyle=":", linewidth=1)
+    axes[1].annotate("chance", (0.99, chance), xycoords=("axes fraction", "data"), ha="right", va="bottom",
+                     fontsize=8, color="red")
+    order_text = ", ".join(checkpoints)
+    figure.suptitle("Agreement of scores with the ablation ground truth (higher is better)\n"
+                    f"bars per scorer, left to right, lighter to darker: {order_text}; dots: seeds", fontsize=11)
     figure.tight_layout()
     return figure
 

@@ -18,15 +18,17 @@ def final_rank_matrix(final_patterns: pd.DataFrame, scorer: str, statistic: str 
 
 def rank_heatmap_figure(final_patterns: pd.DataFrame, scorers: list[str], statistic: str = "mean") -> plt.Figure:
     """Heatmaps of the final rank per module, one per scorer: its mean or its std over seeds."""
-    what = "mean over seeds" if statistic == "mean" else "standard deviation over seeds"
+    description = "mean over seeds" if statistic == "mean" else "standard deviation over seeds"
     if final_patterns.empty:
-        return empty_figure(f"Final rank per module ({what})", "No rank patterns recorded.")
+        return empty_figure(f"Final rank per module ({description})", "No rank patterns recorded.")
+
     columns = min(len(scorers), 2)
     rows = int(np.ceil(len(scorers) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=PAGE_SIZE, squeeze=False)
     matrices = {scorer: final_rank_matrix(final_patterns, scorer, statistic) for scorer in scorers}
     vmax = max([float(np.nanmax(m.to_numpy())) for m in matrices.values() if m.size and not m.isna().all().all()]
                + [1.0])
+
     label = "rank (triplets kept)" if statistic == "mean" else "std of rank (triplets)"
     for axis, scorer in zip(axes.flat, scorers):
         matrix = matrices[scorer]
@@ -42,8 +44,9 @@ def rank_heatmap_figure(final_patterns: pd.DataFrame, scorers: list[str], statis
         axis.tick_params(axis="x", labelrotation=20, labelsize=8)
         for tick in axis.get_xticklabels():
             tick.set_horizontalalignment("right")
+
     for axis in list(axes.flat)[len(scorers):]:
         axis.axis("off")
-    figure.suptitle(f"Final rank per module: {what}")
+    figure.suptitle(f"Final rank per module: {description}")
     figure.tight_layout()
     return figure

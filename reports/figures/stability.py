@@ -20,6 +20,7 @@ def seed_stability_figure(pairs: pd.DataFrame, variation: pd.DataFrame, palette:
     """Agreement of final rank patterns between seeds, and the coefficient of variation of module ranks."""
     if pairs.empty and variation.empty:
         return empty_figure("Stability across seeds", "Needs two or more finished seeds of a scorer.")
+
     figure, axes = plt.subplots(2, 2, figsize=PAGE_SIZE)
     order = sorted(set(pairs["scorer"]) | set(variation["scorer"]))
     panels = [
@@ -37,6 +38,7 @@ def seed_stability_figure(pairs: pd.DataFrame, variation: pd.DataFrame, palette:
         axis.set_ylim(min(0.0, pairs[column].min() - 0.05), 1.05)
         axis.set_ylabel(ylabel)
         axis.set_title(f"{title} (bar: mean, dots: seed pairs)")
+
     cv_axis = axes.flat[3]
     finite = variation.dropna(subset=["cv"])
     if finite.empty:
@@ -74,6 +76,7 @@ def time_stability_figure(changes: pd.DataFrame, settling: pd.DataFrame, palette
         axis.set_ylabel(ylabel)
         axis.set_title(f"{title} (mean over seeds)")
         axis.legend(title="scorer", fontsize=8)
+
     settle_axis = axes.flat[3]
     if settling.empty:
         settle_axis.axis("off")
