@@ -6,6 +6,7 @@ import pandas as pd
 
 from .analysis import Analysis
 
+MIN_GROUP_TRIPLETS = 5
 HEADLINE_COLUMNS = [
     "scorer", "seeds", "task", "main_metric", "mean", "std", "ci_low", "ci_high", "difference_to_reference",
     "wilcoxon_p", "sign_test_p", "seed_spearman", "mean_excess_flip_fraction", "final_bias_spearman",
@@ -57,11 +58,16 @@ def _accuracy_findings(analysis: Analysis) -> list[str]:
     sentences = []
     for task, summary in analysis.accuracy.groupby("task"):
         best = summary.sort_values("mean", ascending=False).iloc[0]
-        sentences.append(
-            f"On {task}, {best['scorer']} has the highest mean {best['main_metric']}: {_number(best['mean'])} "
-            f"(95% bootstrap interval {_number(best['ci_low'])} to {_number(best['ci_high'])}, "
-            f"{int(best['seeds'])} seed(s))."
-        )
+        tied = summary[summary["mean"] == best["mean"]]["scorer"].tolist()
+        if len(tied) > 1:
+            sentences.append(f"On {task}, {', '.join(tied)} tie at the highest mean {best['main_metric']}: "
+                             f"{_number(best['mean'])}.")
+        else:
+            sentences.append(
+                f"On {task}, {best['scorer']} has the highest mean {best['main_metric']}: {_number(best['mean'])} "
+                f"(95% bootstrap interval {_number(best['ci_low'])} to {_number(best['ci_high'])}, "
+                f"{int(best['seeds'])} seed(s))."
+            )
         tests = analysis.tests[analysis.tests["task"] == task]
         for test in tests.itertuples():
             significant = "significant" if pd.notna(test.wilcoxon_p) and test.wilcoxon_p < 0.05 else "not significant"
@@ -134,6 +140,9 @@ def _bias_findings(analysis: Analysis) -> list[str]:
     groups = []
     for table, kind in ((analysis.bias_by_layer, "layer"), (analysis.bias_by_module_type, "module type")):
         pooled = table[table["step_label"] == "all checkpoints"]
+        # A group of a few triplets swings widely, so it only counts when no larger group exists.
+        large = pooled[pooled["triplets"] >= MIN_GROUP_TRIPLETS]
+        pooled = large if not large.empty else pooled
         if not pooled.empty:
             row = pooled.loc[pooled["mean_signed_difference"].abs().idxmax()]
             groups.append((abs(row["mean_signed_difference"]), kind, row))
@@ -142,7 +151,7 @@ def _bias_findings(analysis: Analysis) -> list[str]:
         direction = "overrates" if row["mean_signed_difference"] > 0 else "underrates"
         sentences.append(
             f"The largest systematic bias: {row['scorer']} {direction} {kind} {row['group']} by "
-            f"{row['mean_signed_difference']:+.2f} in normalized rank ({int(row['triplets'])} triplets)."
+            f"{row['mean_signed_difference']:+.2f} in normalized rank ({int(row['triplets'])} triplet(s))."
         )
     return sentences
 
@@ -156,8 +165,9 @@ def _cost_findings(analysis: Analysis) -> list[str]:
         return []
     row = others.sort_values("seconds_per_step_ratio").iloc[-1]
     return [
-        f"{row['scorer']} is the most expensive: {row['seconds_per_step_ratio']:.2f}× the seconds per step of "
-        f"{analysis.reference}, with {row['mean_extra_passes_per_step']:.2f} extra passes per step."
+        f"Relative to {analysis.reference}, {row['scorer']} takes the most seconds per step "
+        f"({row['seconds_per_step_ratio']:.2f}×) and runs {row['mean_extra_passes_per_step']:.2f} extra passes "
+        "per step."
     ]
 
 
@@ -169,6 +179,6 @@ def findings(analysis: Analysis) -> list[str]:
     missing = missing_runs(analysis)
     if missing:
         names = "; ".join(line.split(" [")[0] for line in missing)
-        sentences.append(f"Left out because they did not finish: {names}.")
+        sentences.append(f"Left out of every analysis: {names}.")
     return (sentences + _accuracy_findings(analysis) + _stability_findings(analysis) + _bias_findings(analysis)
             + _cost_findings(analysis))

@@ -41,15 +41,15 @@ SKIPPED_CONFIG_KEYS = ("seed", "scorer.name")
 
 def _format_headline_markdown(headline: pd.DataFrame) -> str:
     lines = ["| scorer | seeds | task | mean ± std | 95% interval | Δ to reference (Wilcoxon p) | seed ρ | "
-             "bias ρ (final) | s / step (ratio) | trainable parameters |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "bias ρ (final) | s / step (ratio) | adapter parameters | trainable parameters |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in headline.itertuples():
         lines.append(
             f"| {row.scorer} | {row.seeds} | {row.task} | {_plain(row.mean)} ± {_plain(row.std)} | "
             f"{_plain(row.ci_low)} to {_plain(row.ci_high)} | {_signed(row.difference_to_reference)} "
             f"({_plain(row.wilcoxon_p, 3)}) | {_plain(row.seed_spearman, 2)} | {_plain(row.final_bias_spearman, 2)} | "
             f"{_plain(row.seconds_per_step, 3)} ({_plain(row.seconds_per_step_ratio, 2)}) | "
-            f"{_plain(row.trainable_parameters, 0)} |"
+            f"{_plain(row.adapter_parameters, 0)} | {_plain(row.trainable_parameters, 0)} |"
         )
     return "\n".join(lines)
 
@@ -64,7 +64,7 @@ def _signed(value: Any, digits: int = 4) -> str:
 
 def _headline_lines(headline: pd.DataFrame, reference: str) -> list[str]:
     header = (f"{'scorer':<14}{'seeds':>6}  {'mean ± std':<18}{'95% interval':<18}{'Δ ' + reference + ' (p)':<22}"
-              f"{'seed ρ':>8}{'flips':>8}{'bias ρ':>8}{'top-k':>7}{'s/step':>9}{'ratio':>7}{'parameters':>12}")
+              f"{'seed ρ':>8}{'flips':>8}{'bias ρ':>8}{'top-k':>7}{'s/step':>9}{'ratio':>7}{'adapter par.':>13}")
     lines = [header, "-" * len(header)]
     for row in headline.itertuples():
         flips = "n/a" if pd.isna(row.mean_excess_flip_fraction) else f"{100 * row.mean_excess_flip_fraction:.1f}%"
@@ -74,7 +74,7 @@ def _headline_lines(headline: pd.DataFrame, reference: str) -> list[str]:
             f"{_signed(row.difference_to_reference) + ' (' + _plain(row.wilcoxon_p, 2) + ')':<22}"
             f"{_plain(row.seed_spearman, 2):>8}{flips:>8}{_plain(row.final_bias_spearman, 2):>8}"
             f"{_plain(row.final_top_k_overlap, 2):>7}{_plain(row.seconds_per_step, 3):>9}"
-            f"{_plain(row.seconds_per_step_ratio, 2):>7}{_plain(row.trainable_parameters, 0):>12}"
+            f"{_plain(row.seconds_per_step_ratio, 2):>7}{_plain(row.adapter_parameters, 0):>13}"
         )
     return lines
 
@@ -94,7 +94,8 @@ def title_figure(analysis: Analysis, headline: pd.DataFrame, sentences: list[str
         "",
         "Columns: main metric on the evaluation split; Δ: mean paired difference to the reference with its Wilcoxon p;",
         "seed ρ: Spearman ρ of final module ranks between seeds; flips: mask flips beyond the budget's per allocation;",
-        "bias ρ, top-k: Spearman ρ and top-25% overlap of scores with the ablation ground truth at the final checkpoint.",
+        "bias ρ, top-k: Spearman ρ and top-25% overlap of scores with the ablation ground truth at the final checkpoint;",
+        "adapter par.: parameters of the final adapters' kept triplets, r (d_in + d_out + 1) summed over modules.",
         "",
         "Findings:",
     ]

@@ -98,6 +98,21 @@ def test_other_scorer_scores_checkpoint(experiment):
     assert sum(float(values.sum()) for values in scores.values()) > 0
 
 
+def test_ablation_leaves_training_unchanged(experiment, data_dir, tmp_path):
+    output, _ = experiment
+    plain = tmp_path / "no-ablation"
+    args = ["run", "--scorer", "adalora", "--seed", "0", "--preset", "smoke", "--data-dir", data_dir,
+            "--output", str(plain), "--no-progress", "--set", "ablation.enabled=false"]
+    assert main(args) == 0
+    assert not (plain / "ablation.csv").exists()
+    measured = pd.read_csv(output / "adalora-seed0" / "train_log.csv")
+    unmeasured = pd.read_csv(plain / "train_log.csv")
+    assert measured["loss"].tolist() == unmeasured["loss"].tolist()
+    assert measured["budget"].tolist() == unmeasured["budget"].tolist()
+    ranks = [pd.read_csv(folder / "rank_pattern.csv") for folder in (output / "adalora-seed0", plain)]
+    assert ranks[0]["rank"].tolist() == ranks[1]["rank"].tolist()
+
+
 def test_rerun_skips_finished_runs(experiment, capsys):
     output, args = experiment
     before = {p.name: os.path.getmtime(p / "metrics.json") for p in output.glob("*-seed0")}

@@ -4,6 +4,8 @@ import json
 import logging
 import logging.handlers
 import re
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -162,3 +164,9 @@ def test_single_run_report_builds(tmp_path, caplog):
     assert error_records(caplog) == []
     assert pd.read_csv(paths["stability_seed_pairs"]).empty
     assert "Stability across seeds needs two or more finished seeds" in paths["markdown"].read_text()
+
+
+def test_reports_import_without_torch():
+    # A report must rebuild on a machine without torch or the model.
+    code = "import sys, reports.pdf; assert 'torch' not in sys.modules, 'reports imported torch'"
+    subprocess.run([sys.executable, "-c", code], check=True)

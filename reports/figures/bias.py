@@ -30,13 +30,14 @@ def bias_scatter_figure(ranked: pd.DataFrame, agreement: pd.DataFrame, palette: 
             axis.scatter(part["ablation_rank"], part["score_rank"], s=14, alpha=0.6, color=palette[scorer],
                          marker=markers[label], label=label)
         axis.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
-        rho = agreement.loc[agreement["scorer"] == scorer, "spearman"].mean()
-        axis.set_title(f"{scorer}: mean Spearman ρ = {rho:.2f}" if pd.notna(rho) else scorer)
+        rhos = agreement[agreement["scorer"] == scorer].groupby("step_label")["spearman"].mean().dropna()
+        summary = ", ".join(f"{label} {rho:.2f}" for label, rho in rhos.items())
+        axis.set_title(f"{scorer}: mean Spearman ρ {summary}" if summary else scorer, fontsize=10)
         axis.set_xlabel("ablation rank (0 = smallest loss increase, 1 = largest)")
         axis.set_ylabel("score rank (0 = lowest, 1 = highest)")
         axis.set_xlim(-0.03, 1.03)
         axis.set_ylim(-0.03, 1.03)
-        axis.legend(fontsize=7, loc="upper left", title="checkpoint", title_fontsize=7)
+        axis.legend(fontsize=7, loc="best", title="checkpoint", title_fontsize=7)
     for axis in list(axes.flat)[len(scorers):]:
         axis.axis("off")
     figure.suptitle("Triplet score vs ablation importance (points above the diagonal: overrated by the scorer)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import MaxNLocator
 import pandas as pd
 import seaborn as sns
 
@@ -73,6 +74,7 @@ def time_stability_figure(changes: pd.DataFrame, settling: pd.DataFrame, palette
             mean = group.groupby("step")[column].mean()
             axis.plot(mean.index, mean.values, color=palette[scorer], label=scorer, marker=".", markersize=4)
         axis.set_xlabel("optimizer step (allocation)")
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel(ylabel)
         axis.set_title(f"{title} (mean over seeds)")
         axis.legend(title="scorer", fontsize=8)
