@@ -16,6 +16,8 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+from .ablation_config import AblationConfig
+
 MASK_MODES = ("hard", "peft")
 SCHEDULE_CONVENTIONS = ("peft", "paper")
 
@@ -266,6 +268,7 @@ class RunConfig:
     scorer: ScorerConfig = field(default_factory=ScorerConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    ablation: AblationConfig = field(default_factory=AblationConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -284,6 +287,7 @@ _SECTIONS = {
     "scorer": ScorerConfig,
     "train": TrainConfig,
     "eval": EvalConfig,
+    "ablation": AblationConfig,
 }
 
 

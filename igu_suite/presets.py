@@ -11,6 +11,7 @@ from typing import Callable
 
 import torch
 
+from .ablation_config import AblationConfig
 from .config import AdapterConfig, EvalConfig, RunConfig, ScheduleConfig, ScorerConfig, TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def smoke_preset(task: str) -> RunConfig:
         scorer=ScorerConfig(n_steps=2, score_every=2),
         train=TrainConfig(steps=10, batch_size=8, lr=4e-3, max_length=32, train_subset=80, progress=False),
         eval=EvalConfig(subset=64, batch_size=32, max_length=64),
+        ablation=AblationConfig(batches=1, max_triplets=8, max_modules=4),
     )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .ablation import build_ablation_recorder
 from .adapters import SVDAdapters, attach_adapters
 from .allocator import RankAllocator
 from .config import RunConfig, total_optimizer_steps, validate_against_steps
@@ -165,10 +166,12 @@ def build_stage(config: RunConfig, data: PreparedData, device: torch.device, fix
     return Stage(model, tokenizer, adapters, allocator, scorer)
 
 
-def train_stage(config: RunConfig, data: PreparedData, device: torch.device, stage: Stage, label: str) -> TrainResult:
+def train_stage(config: RunConfig, data: PreparedData, device: torch.device, stage: Stage, label: str,
+                before_allocation=None) -> TrainResult:
     features = data.task.encode(stage.tokenizer, data.train_examples, config.train.max_length)
     return train(stage.model, stage.adapters, data.task, features, stage.tokenizer, config, data.total_steps, device,
-                 scorer=stage.scorer, allocator=stage.allocator, description=label)
+                 scorer=stage.scorer, allocator=stage.allocator, description=label,
+                 before_allocation=before_allocation)
 
 
 def _summary_metrics(config, data, result: TrainResult, metrics: dict[str, float], model, adapters) -> dict[str, Any]:
@@ -228,6 +231,7 @@ def execute_run(config: RunConfig, run_dir: str | Path, data: PreparedData | Non
     data = data or prepare_data(config)
     device = pick_device(config.train.device)
     stage = build_stage(config, data, device)
+    ablation = build_ablation_recorder(config, data, stage, device, run_dir)
 
     run_dir.mkdir(parents=True, exist_ok=True)
     resolved = {
@@ -244,7 +248,9 @@ def execute_run(config: RunConfig, run_dir: str | Path, data: PreparedData | Non
         logger.info("Run %s: %s on %s, seed %d, %d optimizer steps on %s", run_dir.name, config.scorer.name,
                     config.task, config.seed, data.total_steps, device)
 
-        result = train_stage(config, data, device, stage, f"{config.scorer.name} seed {config.seed}")
+        result = train_stage(config, data, device, stage, f"{config.scorer.name} seed {config.seed}", ablation)
+        if ablation is not None:
+            ablation.exclude_from_timing(result)
         _write_histories(run_dir, result, stage.allocator, stage.adapters)
         metrics = evaluate(config, data, stage, device, run_dir)
         record = _summary_metrics(config, data, result, metrics, stage.model, stage.adapters)

@@ -12,6 +12,10 @@ A run folder contains
 - ``rank_pattern.csv``: rank per module at step 0 and at every allocation step;
 - ``triplet_scores.csv``: every triplet's score and whether it was kept, per allocation step;
 - ``metrics.json``: evaluation metrics, parameter counts, time per step and peak memory;
+- ``ablation.csv`` and ``ablation/``: the ablation ground truth at checkpoint steps, with
+  the checkpoint adapters and held-out rows (see :mod:`igu_suite.ablation`). Its measuring
+  time is left out of the step seconds and the wall time of ``train_log.csv`` and
+  ``metrics.json``;
 - ``adapter/``: the adapter in peft's AdaLoRA format, with the final rank pattern;
 - ``status.json``: ``running``, ``finished`` or ``failed`` (with the error), written last.
 

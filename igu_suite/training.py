@@ -22,7 +22,7 @@ import logging
 import resource
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch.func import functional_call
@@ -141,11 +141,14 @@ def train(
     scorer: ImportanceScorer | None = None,
     allocator: RankAllocator | None = None,
     description: str = "train",
+    before_allocation: Callable[[int], None] | None = None,
 ) -> TrainResult:
     """Train the adapters for ``total_steps`` optimizer steps; raise NonFiniteLossError on NaN loss.
 
     Without a scorer and allocator the masks stay as they are (the second stage of
-    ``--two-stage``).
+    ``--two-stage``). ``before_allocation(step)`` runs every step after the scorer observed
+    and before the allocator, with the step's gradients still in ``.grad`` (the ablation
+    ground truth measures there).
     """
     train_config = config.train
     loader = make_train_loader(task, features, tokenizer, train_config, config.seed)
@@ -201,6 +204,8 @@ def train(
                 scorer.observe(step, closure)
             finally:
                 model.train()
+        if before_allocation is not None:
+            before_allocation(step)
         if allocator is not None:
             allocator.update(step, scorer.triplet_scores)
         optimizer.zero_grad(set_to_none=True)

@@ -2,19 +2,25 @@
 
 A path is a run folder if it contains ``config.json``. Otherwise every sub-folder that
 contains one is read (an experiment folder). A run that is not finished stays in :attr:`RunTables.runs`
-with its status, and out of every other table.
+with its status, and out of every other table. When several paths hold a run of the same
+task, scorer and seed, the first one read is used and the others are marked ``duplicate``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+logger = logging.getLogger(__name__)
+
 FINISHED = "finished"
+DUPLICATE = "duplicate"
 
 
 @dataclass
@@ -25,6 +31,8 @@ class RunTables:
     rank_patterns: pd.DataFrame
     train_logs: pd.DataFrame
     triplet_scores: pd.DataFrame
+    ablations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    ablation_checkpoints: pd.DataFrame = field(default_factory=pd.DataFrame)
     configs: dict[str, dict[str, Any]] = field(default_factory=dict)
     environments: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -40,9 +48,37 @@ class RunTables:
     def scorers(self) -> list[str]:
         return sorted(self.runs["scorer"].dropna().unique().tolist())
 
+    @property
+    def tasks(self) -> list[str]:
+        if "task" not in self.runs:
+            return []
+        return sorted(self.runs["task"].dropna().astype(str).unique().tolist())
+
+
+def expected_run_dirs(experiment: Path) -> list[Path]:
+    """Return the run folders that the experiment's ``experiment.json`` plans, existing or not.
+
+    The names follow ``igu_suite.compare.run_name``: ``<scorer>-seed<seed>`` with characters
+    other than letters, digits and ``_`` replaced by ``_``.
+    """
+    plan_path = experiment / "experiment.json"
+    if not plan_path.is_file():
+        return []
+    plan = _read_json(plan_path)
+    return [
+        experiment / f"{re.sub(r'[^A-Za-z0-9_]+', '_', scorer)}-seed{seed}"
+        for scorer in plan.get("scorers", [])
+        for seed in plan.get("seeds", [])
+    ]
+
 
 def find_run_dirs(paths: list[Path]) -> list[Path]:
-    """Expand experiment folders into their run folders; keep run folders (even missing ones) as given."""
+    """Expand experiment folders into their run folders; keep run folders (even missing ones) as given.
+
+    An experiment folder contributes every sub-folder with a ``config.json`` and every run
+    that its ``experiment.json`` plans, so a planned run that never started is reported as
+    missing.
+    """
     run_dirs: list[Path] = []
     for path in paths:
         path = Path(path)
@@ -50,10 +86,11 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
             run_dirs.append(path)
             continue
         children = sorted(child for child in path.iterdir() if (child / "config.json").is_file())
-        if not children:
+        planned = [run_dir for run_dir in expected_run_dirs(path) if run_dir not in children]
+        if not children and not planned:
             raise FileNotFoundError(f"{path} is neither a run folder nor a folder of runs (no config.json found).")
-        run_dirs.extend(children)
-    return run_dirs
+        run_dirs.extend(children + planned)
+    return list(dict.fromkeys(run_dirs))
 
 
 def _read_json(path: Path) -> Any:
@@ -104,17 +141,37 @@ def _read_csv(run_dir: Path, name: str, identity: dict[str, Any]) -> pd.DataFram
     return table
 
 
+def _mark_duplicates(rows: list[dict[str, Any]]) -> None:
+    """Mark later runs of an already seen (task, scorer, seed) as duplicates, so pairs by seed stay unique."""
+    seen: dict[tuple, str] = {}
+    for row in rows:
+        if row["status"] != FINISHED:
+            continue
+        key = (row.get("task"), row["scorer"], row["seed"])
+        if key in seen:
+            logger.warning("Run %s repeats %s seed %s of %s; the report uses %s", row["run"], row["scorer"],
+                           row["seed"], row.get("task"), seen[key])
+            row["status"] = DUPLICATE
+            row["error"] = f"same task, scorer and seed as {seen[key]}"
+        else:
+            seen[key] = row["run"]
+
+
 def load_runs(paths: list[Path]) -> RunTables:
     """Read every run under ``paths`` into :class:`RunTables`."""
     run_dirs = find_run_dirs(paths)
     rows = [_read_run(run_dir) for run_dir in run_dirs]
+    _mark_duplicates(rows)
     runs = pd.DataFrame(rows)
-    tables: dict[str, list[pd.DataFrame]] = {"rank_pattern.csv": [], "train_log.csv": [], "triplet_scores.csv": []}
+    tables: dict[str, list[pd.DataFrame]] = {
+        "rank_pattern.csv": [], "train_log.csv": [], "triplet_scores.csv": [], "ablation.csv": [],
+        "ablation/checkpoints.csv": [],
+    }
     configs, environments = {}, {}
     for row, run_dir in zip(rows, run_dirs):
         if row["status"] != FINISHED:
             continue
-        identity = {"run": row["run"], "scorer": row["scorer"], "seed": row["seed"]}
+        identity = {"run": row["run"], "task": row["task"], "scorer": row["scorer"], "seed": row["seed"]}
         for name in tables:
             table = _read_csv(run_dir, name, identity)
             if table is not None:
@@ -124,13 +181,19 @@ def load_runs(paths: list[Path]) -> RunTables:
             environments[row["run"]] = _read_json(run_dir / "environment.json")
 
     def concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
-        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        table = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+        if "layer" in table:
+            # Rows without a block index (baselines, modules outside the blocks) would make it float.
+            table["layer"] = table["layer"].astype("Int64")
+        return table
 
     return RunTables(
         runs=runs,
         rank_patterns=concat(tables["rank_pattern.csv"]),
         train_logs=concat(tables["train_log.csv"]),
         triplet_scores=concat(tables["triplet_scores.csv"]),
+        ablations=concat(tables["ablation.csv"]),
+        ablation_checkpoints=concat(tables["ablation/checkpoints.csv"]),
         configs=configs,
         environments=environments,
     )
