@@ -45,7 +45,7 @@ from safetensors.torch import load_file
 from peft import set_peft_model_state_dict
 
 from .adapters import ADAPTER_NAME, SVDAdapters
-from .config import RunConfig, ScorerConfig
+from .config import RESOLVED_KEY, RunConfig, ScorerConfig
 from .runfolder import read_json, replace_directory, sha256_of, write_csv, write_json
 from .tasks import Task
 from .training import TrainResult, autocast_context, make_loss_closure
@@ -402,16 +402,16 @@ def load_checkpoint(run_dir: str | Path, step: int, device: str | torch.device =
     run_dir = Path(run_dir)
     directory = checkpoint_directory(run_dir, step)
     weights = directory / "adapter" / "adapter_model.safetensors"
-    for path in (run_dir / "config.json", run_dir / "environment.json", weights, directory / "masks.json",
-                 run_dir / ABLATION_DIR / "heldout.json"):
+    for path in (run_dir / "config.json", weights, directory / "masks.json", run_dir / ABLATION_DIR / "heldout.json"):
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found: {run_dir} has no ablation checkpoint at step {step}.")
-    config = RunConfig.from_dict(read_json(run_dir / "config.json"))
+    stored = read_json(run_dir / "config.json")
+    config = RunConfig.from_dict(stored)
     from .tasks import get_task
 
     task = get_task(config.task)
     device = torch.device(device)
-    total_steps = read_json(run_dir / "environment.json")["total_steps"]
+    total_steps = stored[RESOLVED_KEY]["total_steps"]
     model, tokenizer, adapters = build_adapted_model(config, task, total_steps)
     set_peft_model_state_dict(model, load_file(str(weights)))
     model.to(device)

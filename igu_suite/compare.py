@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import RunConfig
+from .config import RESOLVED_KEY, RunConfig
 from .registry import report_registry
-from .run import RESOLVED_KEY, RunFailedError, execute_run, prepare_data
+from .run import RunFailedError, execute_run, prepare_data
 from .runfolder import FINISHED, read_json, read_status, write_csv, write_json
 from .scoring import resolve_scorer_class
 

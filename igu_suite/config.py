@@ -278,8 +278,13 @@ class RunConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunConfig":
-        return _build(cls, data, prefix="")
+        """Build a config from ``to_dict`` output or a run's config.json (its ``resolved`` part is ignored)."""
+        return _build(cls, {k: v for k, v in data.items() if k != RESOLVED_KEY}, prefix="")
 
+
+# config.json holds the RunConfig plus, under this key, what the run derived from it and the
+# data (total steps, example counts, how the splits were formed).
+RESOLVED_KEY = "resolved"
 
 _SECTIONS = {
     "adapter": AdapterConfig,

@@ -68,6 +68,9 @@ def lm_cpu_preset(task: str) -> RunConfig:
         scorer=ScorerConfig(n_steps=4, score_every=5),
         train=TrainConfig(steps=60, batch_size=8, lr=1e-3, warmup_steps=5, max_length=96, group_by_length=True),
         eval=EvalConfig(subset=200, batch_size=16, num_fewshot=0),
+        # SmolLM2 forward passes cost about 50 times MiniLM's, so the ablation measures fewer
+        # triplets and modules on one held-out batch.
+        ablation=AblationConfig(batches=1, max_triplets=16, max_modules=21),
     )
 
 

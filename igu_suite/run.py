@@ -15,7 +15,7 @@ import torch
 from .ablation import build_ablation_recorder
 from .adapters import SVDAdapters, attach_adapters
 from .allocator import RankAllocator
-from .config import RunConfig, total_optimizer_steps, validate_against_steps
+from .config import RESOLVED_KEY, RunConfig, total_optimizer_steps, validate_against_steps
 from .models import pick_device
 from .runfolder import (
     FAILED,
@@ -33,9 +33,6 @@ from .tasks import Task, get_task, resolve_data_dir
 from .training import TrainResult, train
 
 logger = logging.getLogger(__name__)
-
-# config.json holds the RunConfig plus, under this key, what was derived from it and the data.
-RESOLVED_KEY = "resolved"
 
 
 def seed_everything(seed: int) -> None:
