@@ -31,7 +31,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--task", help="Task name (see `igu-suite tasks`). Default: the preset's (sst2; arc_easy "
                                          "for lm-cpu).")
     parser.add_argument("--preset", default="auto",
-                        help="Starting config: cpu, lm-cpu, paper, smoke, or auto (paper with CUDA, else cpu). "
+                        help="Starting config: cpu, lm-cpu, paper, smoke, or auto (lm-cpu for causal-LM tasks, else "
+                             "paper with CUDA and cpu without). "
                              "Default: auto.")
     parser.add_argument("--model", help="Model: 'minilm', a local folder or a hub id. Default: the preset's.")
     parser.add_argument("--data-dir", help="Data folder with glue/<TASK>/{train,dev}.tsv. Default: $IGU_DATA_DIR, "

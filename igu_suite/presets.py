@@ -13,6 +13,8 @@ import torch
 
 from .ablation_config import AblationConfig
 from .config import AdapterConfig, EvalConfig, RunConfig, ScheduleConfig, ScorerConfig, TrainConfig
+from .registry import task_registry
+from .tasks import get_task
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +125,21 @@ PRESETS: dict[str, Callable[[str], RunConfig]] = {
 }
 
 
-def resolve_preset_name(name: str) -> str:
-    """Return the concrete preset for ``name``; 'auto' is 'paper' with CUDA and 'cpu' without."""
+def resolve_preset_name(name: str, task: str | None = None) -> str:
+    """Return the concrete preset for ``name``.
+
+    'auto' is 'lm-cpu' for a causal-LM task (the only causal-LM preset), else 'paper' with
+    CUDA and 'cpu' without.
+    """
     if name != "auto":
         return name
-    chosen = "paper" if torch.cuda.is_available() else "cpu"
-    logger.info("Preset 'auto' resolved to %r (%s)", chosen, "CUDA available" if chosen == "paper" else "no CUDA")
+    if task is not None and task in task_registry and get_task(task).peft_task_type == "CAUSAL_LM":
+        chosen, reason = "lm-cpu", f"{task} is a causal-LM task"
+    elif torch.cuda.is_available():
+        chosen, reason = "paper", "CUDA available"
+    else:
+        chosen, reason = "cpu", "no CUDA"
+    logger.info("Preset 'auto' resolved to %r (%s)", chosen, reason)
     return chosen
 
 
@@ -138,7 +149,7 @@ DEFAULT_TASKS = {"cpu": "sst2", "paper": "sst2", "smoke": "sst2", "lm-cpu": "arc
 
 def preset_config(name: str, task: str | None = None) -> RunConfig:
     """Return the config of preset ``name`` for ``task`` (None: the preset's default task)."""
-    name = resolve_preset_name(name)
+    name = resolve_preset_name(name, task)
     if name not in PRESETS:
         raise ValueError(f"Unknown preset {name!r}; use one of auto, {', '.join(sorted(PRESETS))}.")
     return PRESETS[name](task or DEFAULT_TASKS[name])

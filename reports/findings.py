@@ -112,12 +112,25 @@ def _stability_findings(analysis: Analysis) -> list[str]:
         if high["scorer"] == low["scorer"]:
             sentences.append(f"Over time, {low['scorer']} flips {100 * low['mean_excess_flip_fraction']:.1f}% of "
                              "the triplets per allocation beyond what the shrinking budget forces.")
+        elif high["mean_excess_flip_fraction"] == low["mean_excess_flip_fraction"]:
+            sentences.append(
+                f"Over time, every scorer flips {100 * low['mean_excess_flip_fraction']:.1f}% of the triplets per "
+                "allocation beyond what the shrinking budget forces (with hard masks a pruned triplet gets no "
+                "gradient, so it is rarely kept again)."
+            )
         else:
             sentences.append(
                 f"Over time, {low['scorer']} flips the fewest masks beyond what the shrinking budget forces "
                 f"({100 * low['mean_excess_flip_fraction']:.1f}% of triplets per allocation) and {high['scorer']} "
                 f"the most ({100 * high['mean_excess_flip_fraction']:.1f}%)."
             )
+    extremes = _extremes(analysis.stability, "mean_score_kendall")
+    if extremes is not None and extremes[0]["scorer"] != extremes[1]["scorer"]:
+        high, low = extremes
+        sentences.append(
+            f"Between consecutive allocations, {high['scorer']} reorders its triplet scores the least (mean "
+            f"Kendall τ {high['mean_score_kendall']:.2f}) and {low['scorer']} the most ({low['mean_score_kendall']:.2f})."
+        )
     return sentences
 
 

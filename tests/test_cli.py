@@ -113,3 +113,24 @@ def test_console_script_lists_scorers():
     result = subprocess.run([sys.executable, "-m", "igu_suite", "scorers"], capture_output=True, text=True, check=True)
     names = [line.split()[0] for line in result.stdout.splitlines()]
     assert {"adalora", "ig", "ig_snr", "igu_sampled", "magnitude", "random", "sensitivity"} <= set(names)
+
+
+def test_two_stage_reports_both_stages(capsys, tmp_path, data_dir):
+    output = tmp_path / "run"
+    code, _, err = run_cli(capsys, *smoke(data_dir, output, "--two-stage", "--set", "train.grad_accum_steps=2"))
+    assert code == 0, err
+    metrics = json.loads((output / "metrics.json").read_text())
+    assert "accuracy" in metrics["stage1_metrics"]
+    assert "accuracy" in metrics["metrics"]
+    assert metrics["stage2_wall_seconds"] > 0
+    assert sum(metrics["final_ranks"].values()) == 2 * 36
+    log = (output / "train_log.csv").read_text().splitlines()
+    assert len(log) == 1 + 10  # header and one row per optimizer step, not per micro-batch
+
+
+def test_auto_preset_picks_lm_cpu_for_causal_tasks(capsys):
+    code, out, _ = run_cli(capsys, "config", "--task", "boolq")
+    assert code == 0
+    config = json.loads(out)
+    assert config["preset"] == "lm-cpu"
+    assert config["model"] == "smollm2"
