@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -287,7 +288,11 @@ class SVDAdapters:
         """Save the adapter in peft's AdaLoRA format, pruned to the kept triplets."""
         config = self.peft_model.peft_config[ADAPTER_NAME]
         config.rank_pattern = self.rank_pattern()
-        self.peft_model.save_pretrained(str(directory))
+        with warnings.catch_warnings():
+            # A module pruned to rank 0 saves (0, d) tensors, which peft 0.21 mistakes for
+            # unsharded DeepSpeed or FSDP tensors; they are correct and reload as rank 0.
+            warnings.filterwarnings("ignore", message=".*LoRA tensor\\(s\\) have invalid shape")
+            self.peft_model.save_pretrained(str(directory))
 
 
 def attach_adapters(

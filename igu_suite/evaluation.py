@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from pathlib import Path
 
 from .models import load_causal_lm, pick_device
@@ -60,7 +61,11 @@ def evaluate_saved(
     if run_dir is not None:
         from peft import PeftModel
 
-        evaluated = PeftModel.from_pretrained(base, run_dir / "adapter").get_base_model()
+        with warnings.catch_warnings():
+            # peft 0.21 checks AdaLoRA's rank_pattern (kept-triplet lists) as if it were LoRA's
+            # per-module ranks and warns that no key matched; the pattern is applied all the same.
+            warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
+            evaluated = PeftModel.from_pretrained(base, run_dir / "adapter").get_base_model()
     else:
         evaluated = base
     evaluated.to(torch_device)
