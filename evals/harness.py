@@ -9,7 +9,7 @@ relative path against the working directory. Prompts, choices, targets and metri
 lm-eval's.
 
 Where the data folder has only an evaluation split, a fixed split (seed 0, the same for
-every run) keeps a third of the documents for evaluation and trains on the rest; the
+every run) keeps a third of the documents for evaluation and trains on the rest. The
 offline task then evaluates on that third only. :func:`split_note` says which applies.
 """
 

@@ -240,8 +240,8 @@ class SVDAdapters:
         """Write the kept-triplet masks into the layers.
 
         'hard' sets the mask buffers. 'peft' zeroes λ of the masked triplets in place, as
-        peft's RankAllocator does; it is called again every step of the final phase because
-        the optimizer can move a zeroed λ away from 0.
+        peft's RankAllocator does. The allocator calls this again at every step of the final
+        phase, because the optimizer can move a zeroed λ away from 0.
         """
         with torch.no_grad():
             for module in self.modules:
@@ -289,8 +289,8 @@ class SVDAdapters:
         config = self.peft_model.peft_config[ADAPTER_NAME]
         config.rank_pattern = self.rank_pattern()
         with warnings.catch_warnings():
-            # A module pruned to rank 0 saves (0, d) tensors, which peft 0.21 mistakes for
-            # unsharded DeepSpeed or FSDP tensors; they are correct and reload as rank 0.
+            # A module pruned to rank 0 saves (0, d) tensors. peft 0.21 mistakes them for
+            # unsharded DeepSpeed or FSDP tensors, but they are correct and reload as rank 0.
             warnings.filterwarnings("ignore", message=".*LoRA tensor\\(s\\) have invalid shape")
             self.peft_model.save_pretrained(str(directory))
 

@@ -35,9 +35,9 @@ def integrated_gradients(
     from ``names`` to tensors. Runs n_steps forward and backward passes, one point at a time.
 
     captum 0.9's ``riemann_trapezoid`` places n points at spacing 1/(n-1) but weights them
-    1/n (halved at the ends), so its weights sum to (n-1)/n and completeness fails by a
-    factor (n-1)/n; the result is rescaled by n/(n-1), which gives the composite trapezoid
-    rule exactly. With that, every method's weights sum to 1, so completeness holds for any
+    1/n (halved at the ends). Its weights therefore sum to (n-1)/n, and completeness fails by
+    that factor. The result is rescaled by n/(n-1), which gives the composite trapezoid rule
+    exactly. With that, every method's weights sum to 1, so completeness holds for any
     n_steps when the loss is linear along the path. On curved paths the error falls as
     O(1/N) for riemann_left and riemann_right and O(1/N²) for riemann_middle and
     riemann_trapezoid. Gauss-Legendre is exact once the loss, as a polynomial in α, has
@@ -65,9 +65,10 @@ class IntegratedGradientsScorer(EntrywiseScorer):
     IG_j = θ_j ∫_0^1 ∂L(αθ)/∂θ_j dα over every P, λ and Q entry of every adapter at once,
     on the current micro-batch with dropout off, from a zero baseline (which is the base
     model). The integral uses captum's ``IntegratedGradients`` with ``scorer.n_steps``
-    points of ``scorer.method``; it is recomputed every ``scorer.score_every`` steps (and at
-    the first observed step) and held in between. Entry score |IG_j|; the triplet score sums
-    it over λ_i and the means over Q_i· and P_·i. Higher means more important.
+    points of ``scorer.method``. It is recomputed every ``scorer.score_every`` steps and at
+    the first observed step, and the last result is held in between. The entry score is
+    |IG_j|, and the triplet score sums it over λ_i and the means over Q_i· and P_·i. Higher
+    means more important.
 
     Cost: n_steps extra forward and backward passes per recomputation.
     """
