@@ -10,7 +10,7 @@ lm-eval's.
 
 Where the data folder has only an evaluation split, a fixed split (seed 0, the same for
 every run) keeps a third of the documents for evaluation and trains on the rest. The
-offline task then evaluates on that third only. :func:`split_note` says which applies.
+offline task then evaluates on that third only. :func:`split_note` returns which applies.
 """
 
 from __future__ import annotations
@@ -19,9 +19,7 @@ import difflib
 import hashlib
 import json
 import logging
-import os
 import random
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -30,6 +28,7 @@ from typing import Any, Callable
 import torch
 
 from igu_suite.models import cache_dir
+from igu_suite.runfolder import write_text_atomic
 
 from . import local_data
 from .local_data import Document
@@ -170,12 +169,7 @@ def local_documents(name: str, data_dir: str) -> dict[str, list[Document]]:
 
 
 def _write_jsonl_atomic(path: Path, documents: list[Document]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    with os.fdopen(handle, "w", encoding="utf-8") as stream:
-        for document in documents:
-            stream.write(json.dumps(document, ensure_ascii=False) + "\n")
-    os.replace(temporary, path)
+    write_text_atomic(path, "".join(json.dumps(document, ensure_ascii=False) + "\n" for document in documents))
 
 
 def offline_config(name: str, data_dir: str) -> dict[str, Any]:

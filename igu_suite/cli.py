@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from .config import RunConfig, apply_overrides, describe_fields
+from .models import PACKAGED_MODELS
 from .registry import UnknownNameError, report_registry, task_registry
 from .run import RunFailedError
 
@@ -34,7 +35,8 @@ def _add_config_options(parser: argparse.ArgumentParser) -> None:
                         help="Starting config: cpu, lm-cpu, paper, smoke, or auto (lm-cpu for causal-LM tasks, else "
                              "paper with CUDA and cpu without). "
                              "Default: auto.")
-    parser.add_argument("--model", help="Model: 'minilm', a local folder or a hub id. Default: the preset's.")
+    parser.add_argument("--model", help=f"Model: a packaged one ({', '.join(PACKAGED_MODELS)}), a local folder or a "
+                                        "hub id. Default: the preset's.")
     parser.add_argument("--data-dir", help="Data folder with glue/<TASK>/{train,dev}.tsv. Default: $IGU_DATA_DIR, "
                                            "else the Hugging Face hub.")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE",
@@ -183,7 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("eval", help="Evaluate a trained run or a base model with lm-evaluation-harness.")
     evaluation.add_argument("run_dir", nargs="?", help="Run folder of a causal-LM run (its adapter is loaded).")
-    evaluation.add_argument("--model", help="Base model without adapters: smollm2, a folder or a hub id.")
+    evaluation.add_argument("--model", help="Base model without adapters: a packaged causal LM (smollm2), a folder or "
+                                            "a hub id.")
     evaluation.add_argument("--lm-eval", required=True, help="Comma-separated lm-eval task names, e.g. arc_easy,boolq.")
     evaluation.add_argument("--limit", type=int, help="Documents per task (default: all).")
     evaluation.add_argument("--num-fewshot", type=int, default=0, help="Few-shot examples per prompt. Default: 0.")

@@ -21,7 +21,7 @@ A run folder contains
 
 Every file is written to a temporary name in the same folder and renamed into place, so a
 reader sees either the old file or the complete new one. A run counts as finished only
-when ``status.json`` says so.
+when ``status.json`` records ``finished``.
 """
 
 from __future__ import annotations
@@ -107,11 +107,6 @@ def read_status(run_dir: Path) -> dict[str, Any] | None:
         return read_json(path)
     except (OSError, json.JSONDecodeError):
         return None
-
-
-def is_finished(run_dir: Path) -> bool:
-    status = read_status(run_dir)
-    return status is not None and status.get("status") == FINISHED
 
 
 def package_versions() -> dict[str, str]:

@@ -24,6 +24,12 @@ GROUP_COLUMNS = ["task", "scorer", "step_label", "group", "triplets", "runs", "m
                  "std_signed_difference"]
 
 
+def _latest_score_step(run_scores: pd.DataFrame, step: int) -> int | None:
+    """Return the last allocation step at or before ``step`` with recorded scores, or None."""
+    earlier = run_scores.loc[run_scores["step"] <= step, "step"]
+    return None if earlier.empty else earlier.max()
+
+
 def pair_scores_with_ablation(ablations: pd.DataFrame, triplet_scores: pd.DataFrame) -> pd.DataFrame:
     """Return one row per measured triplet with its score at ``score_step`` and its loss increase."""
     columns = KEYS + ["score_step", "module", "layer", "module_type", "triplet", "score", "kept", "loss_increase"]
@@ -36,10 +42,9 @@ def pair_scores_with_ablation(ablations: pd.DataFrame, triplet_scores: pd.DataFr
     parts = []
     for (run, step), group in measured.groupby(["run", "step"], sort=True):
         run_scores = triplet_scores[triplet_scores["run"] == run]
-        earlier = run_scores.loc[run_scores["step"] <= step, "step"]
-        if earlier.empty:
+        score_step = _latest_score_step(run_scores, step)
+        if score_step is None:
             continue
-        score_step = earlier.max()
         scores = run_scores[run_scores["step"] == score_step][["module", "triplet", "score", "kept"]]
         merged = group.merge(scores, on=["module", "triplet"], how="inner")
         merged["score_step"] = score_step
@@ -152,10 +157,9 @@ def module_agreement(ablations: pd.DataFrame, triplet_scores: pd.DataFrame) -> p
     rows = []
     for (run, step), group in modules.groupby(["run", "step"], sort=True):
         run_scores = triplet_scores[triplet_scores["run"] == run]
-        earlier = run_scores.loc[run_scores["step"] <= step, "step"]
-        if earlier.empty:
+        score_step = _latest_score_step(run_scores, step)
+        if score_step is None:
             continue
-        score_step = earlier.max()
         at_score_step = run_scores[run_scores["step"] == score_step]
         before = run_scores.loc[run_scores["step"] < step, "step"]
         if before.empty:

@@ -28,6 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.backends.backend_pdf import PdfPages  # noqa: E402
 
+from igu_suite.runfolder import write_text_atomic  # noqa: E402
+
 from . import figures  # noqa: E402
 from .analysis import Analysis, analyze  # noqa: E402
 from .findings import findings, headline_table, missing_runs  # noqa: E402
@@ -224,17 +226,6 @@ def _write_pdf(path: Path, pages: list[plt.Figure]) -> None:
         raise
 
 
-def _write_text(path: Path, text: str) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def _markdown_section(title: str, table: pd.DataFrame) -> list[str]:
     if table.empty:
         return [f"## {title}", "", "No data.", ""]
@@ -274,10 +265,10 @@ def build_report(paths: list[Path], output_dir: Path, reference: str = "adalora"
     csv_tables = {"headline.csv": headline, **analysis.csv_tables()}
     for name, table in csv_tables.items():
         path = output_dir / name
-        _write_text(path, table.to_csv(index=False))
+        write_text_atomic(path, table.to_csv(index=False))
         written[name.removesuffix(".csv")] = path
     markdown_path = output_dir / "report.md"
-    _write_text(markdown_path, report_markdown(analysis, headline, sentences, list(csv_tables)))
+    write_text_atomic(markdown_path, report_markdown(analysis, headline, sentences, list(csv_tables)))
     pdf_path = output_dir / "report.pdf"
     _write_pdf(pdf_path, build_pages(analysis, headline, sentences))
     logger.info("Report written to %s", pdf_path)
