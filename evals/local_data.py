@@ -13,7 +13,7 @@ Hugging Face dataset that lm-eval's task YAML names, so lm-eval's own ``doc_to_t
 - WinoGrande (``mc/winogrande``): only llm-foundry's derived form (two contexts with the
   option filled in, and the continuation) exists. The sentence is rebuilt as the common
   prefix of the two contexts, "_", and the continuation, and each option as its context minus
-  that prefix; lm-eval's ``doc_to_choice`` and ``doc_to_target`` then return the same strings
+  that prefix. lm-eval's ``doc_to_choice`` and ``doc_to_target`` then return the same strings
   as for the hub document.
 - HellaSwag (``mc/hellaswag/hellaswag_val_full.txt``): 6 lines per item. The file joins
   ``ctx_a`` and ``ctx_b`` and does not capitalize ``ctx_b``, so the rebuilt query differs

@@ -2,7 +2,7 @@
 
 The experiment folder contains one run folder per (scorer, seed), named ``<scorer>-seed<seed>``,
 plus ``experiment.json``, ``summary.csv`` and the report. Running the same comparison again
-skips finished runs (their status says ``finished`` and their config equals the requested
+skips finished runs (their status is ``finished`` and their config equals the requested
 one) and redoes unfinished ones from the start.
 """
 

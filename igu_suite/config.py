@@ -282,7 +282,7 @@ class RunConfig:
         return _build(cls, {k: v for k, v in data.items() if k != RESOLVED_KEY}, prefix="")
 
 
-# config.json holds the RunConfig plus, under this key, what the run derived from it and the
+# config.json contains the RunConfig plus, under this key, what the run derived from it and the
 # data (total steps, example counts, how the splits were formed).
 RESOLVED_KEY = "resolved"
 

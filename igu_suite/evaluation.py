@@ -63,7 +63,7 @@ def evaluate_saved(
 
         with warnings.catch_warnings():
             # peft 0.21 checks AdaLoRA's rank_pattern (kept-triplet lists) as if it were LoRA's
-            # per-module ranks and warns that no key matched; the pattern is applied all the same.
+            # per-module ranks, so it warns that no key matched. The pattern is applied all the same.
             warnings.filterwarnings("ignore", message="The following rank_pattern keys did not match")
             evaluated = PeftModel.from_pretrained(base, run_dir / "adapter").get_base_model()
     else:

@@ -44,9 +44,9 @@ def _packaged_smollm2_gguf() -> Path:
 def prepare_smollm2() -> Path:
     """Return a safetensors folder of the packaged SmolLM2, converting the GGUF file on first use.
 
-    transformers dequantizes the Q4_1 GGUF weights to fp32 (needs the gguf and accelerate
-    packages); the result is saved once under the cache folder, so later loads take about a
-    second instead of a minute.
+    transformers dequantizes the Q4_1 GGUF weights to fp32, which needs the gguf and
+    accelerate packages. The result is saved once under the cache folder, so later loads
+    take about a second instead of a minute.
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 

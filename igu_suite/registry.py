@@ -29,9 +29,9 @@ class UnknownNameError(KeyError):
 class Registry(Generic[T]):
     """Objects registered by name, filled from an entry-point group on first use.
 
-    Entry points of the group either name an object to register under the entry point's
-    name, or, when ``loader_group`` is True, a function that takes the registry and
-    registers any number of objects itself (used by task families such as GLUE).
+    Each entry point of the group names an object to register under the entry point's name.
+    When ``loader_group`` is True, it instead names a function that takes the registry and
+    registers any number of objects itself, as task families such as GLUE do.
     """
 
     def __init__(self, kind: str, group: str, loader_group: bool = False) -> None:

@@ -6,9 +6,9 @@ A scorer is one class in ``scorers/`` (or a plug-in) that subclasses
 1. ``before_forward(t)`` before each micro-batch's forward pass (igu_sampled uses it to
    scale the adapters; most scorers do nothing);
 2. ``observe(t, loss_closure)`` after the optimizer step and before ``zero_grad``, while
-   ``t < T - t_final``. The adapter parameters hold their values after the step and
-   ``.grad`` holds the (clipped) gradient of the step, which is what peft's and the
-   AdaLoRA authors' RankAllocator see. ``loss_closure`` re-runs the last micro-batch;
+   ``t < T - t_final``. The adapter parameters contain their values after the step and
+   ``.grad`` contains the (clipped) gradient of the step. peft's and the AdaLoRA authors'
+   RankAllocator see the same. ``loss_closure`` re-runs the last micro-batch;
 3. ``triplet_scores()`` at allocation steps: one fp32 score per triplet, shape (r,) per
    module; higher means more important.
 
